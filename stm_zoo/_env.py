@@ -1,0 +1,36 @@
+"""Process set-up done before Keras is imported: backend choice and JAX's compilation cache."""
+
+import os
+import sys
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    """Root of stm-zoo's user cache (`STM_ZOO_CACHE`, else `$XDG_CACHE_HOME/stm-zoo`, else ~/.cache/stm-zoo)."""
+    root = os.environ.get("STM_ZOO_CACHE")
+    if root:
+        return Path(root).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "stm-zoo"
+
+
+def configure() -> None:
+    """Select the JAX backend unless the user chose one, and turn on the persistent compilation cache.
+
+    `STM_ZOO_NO_COMPILE_CACHE=1` disables the cache; `JAX_COMPILATION_CACHE_DIR` set by the user wins.
+    Must run before `import keras` (and before `import jax` for the env-var route to take effect).
+    """
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if os.environ.get("STM_ZOO_NO_COMPILE_CACHE", "") not in ("", "0"):
+        return
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(cache_dir() / "jax"))
+    # Cache even the small initializer programs: they dominate cold model builds.
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+    if "jax" in sys.modules:  # imported before us: env vars are read only at jax import
+        import jax
+
+        if jax.config.jax_compilation_cache_dir is None:
+            jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)

@@ -1,0 +1,10 @@
+"""Model zoo. `build(name, **kwargs)` makes any registered model; `names()` lists them.
+
+Each family lives in one file of this package and registers itself on import.
+"""
+
+import stm_zoo  # noqa: F401  (backend selection before keras)
+from stm_zoo.models.registry import ModelInfo, build, info, names, register
+from stm_zoo.models import autoencoder  # noqa: F401,E402  (registers models)
+
+__all__ = ["ModelInfo", "build", "info", "names", "register"]

@@ -1,0 +1,106 @@
+"""Rules every zoo model keeps: shapes, parameter counts, .keras round trip in a fresh process, other backends."""
+
+import json
+
+import numpy as np
+import pytest
+
+import stm_zoo.models as zoo
+from conftest import run_python
+
+# Smallest sensible configuration of each model for tests: (kwargs, input size H=W).
+TINY = {
+    "autoencoder_thesis": ({}, 32),
+    "autoencoder_original": ({}, 32),
+}
+
+# Exact parameter counts at default kwargs, where the published design fixes them.
+PARAMS = {
+    "autoencoder_thesis": 28_353,
+    "autoencoder_original": 12_193,
+}
+
+
+def tiny(name):
+    return TINY.get(name, ({}, 32))
+
+
+def test_every_model_has_a_tiny_config():
+    assert set(zoo.names()) <= set(TINY), f"add to TINY: {set(zoo.names()) - set(TINY)}"
+
+
+@pytest.mark.parametrize("name", sorted(PARAMS))
+def test_parameter_count(name):
+    assert zoo.build(name).count_params() == PARAMS[name]
+
+
+@pytest.mark.parametrize("name", zoo.names())
+def test_output_shape_matches_input(name):
+    kwargs, size = tiny(name)
+    model = zoo.build(name, **kwargs)
+    for h, w in [(size, size), (size, 2 * size)]:
+        x = np.random.default_rng(0).random((2, h, w, 1), dtype=np.float32)
+        y = np.asarray(model.predict(x, verbose=0))
+        assert y.shape == x.shape
+        assert np.isfinite(y).all()
+
+
+def test_registry_entries_are_described():
+    for name in zoo.names():
+        info = zoo.info(name)
+        assert info.description and info.source, name
+
+
+def test_unknown_model_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        zoo.build("nope")
+
+
+def test_keras_roundtrip_in_fresh_process(tmp_path):
+    """Every model saved as .keras loads in a new process with plain keras.saving.load_model (safe mode)
+    and predicts identically; models of built-in layers only load without importing stm_zoo."""
+    cases = []
+    for name in zoo.names():
+        kwargs, size = tiny(name)
+        model = zoo.build(name, **kwargs)
+        x = np.random.default_rng(1).random((1, size, size, 1), dtype=np.float32)
+        np.save(tmp_path / f"{name}.x.npy", x)
+        np.save(tmp_path / f"{name}.y.npy", np.asarray(model.predict(x, verbose=0)))
+        model.save(tmp_path / f"{name}.keras")
+        custom = any(type(l).__module__.startswith("stm_zoo") for l in model._flatten_layers())
+        cases.append((name, custom))
+    cases.sort(key=lambda c: c[1])  # built-in-only models first, before anything imports stm_zoo
+    code = f"""
+import json, sys, numpy as np
+cases = {cases!r}
+import keras
+for name, custom in cases:
+    if custom:
+        import stm_zoo.models
+    m = keras.saving.load_model({str(tmp_path)!r} + f"/{{name}}.keras", safe_mode=True)
+    x = np.load({str(tmp_path)!r} + f"/{{name}}.x.npy")
+    y = np.load({str(tmp_path)!r} + f"/{{name}}.y.npy")
+    np.testing.assert_allclose(np.asarray(m.predict(x, verbose=0)), y, rtol=1e-5, atol=1e-5, err_msg=name)
+    print("ok", name, "stm_zoo imported" if "stm_zoo" in sys.modules else "plain keras")
+"""
+    out = run_python(code, env={"KERAS_BACKEND": "jax"}).stdout
+    for name, custom in cases:
+        assert f"ok {name} " + ("stm_zoo imported" if custom else "plain keras") in out, out
+
+
+def test_models_run_on_tensorflow_backend():
+    pytest.importorskip("tensorflow")
+    code = f"""
+import numpy as np, keras
+assert keras.backend.backend() == "tensorflow"
+import stm_zoo.models as zoo
+tiny = {json.dumps({k: list(v) for k, v in TINY.items()})}
+for name in zoo.names():
+    kwargs, size = tiny.get(name, [{{}}, 32])
+    m = zoo.build(name, **kwargs)
+    y = m(np.zeros((1, size, size, 1), "float32"))
+    assert tuple(y.shape) == (1, size, size, 1), (name, y.shape)
+    print("ok", name)
+"""
+    out = run_python(code, env={"KERAS_BACKEND": "tensorflow"}).stdout
+    assert out.count("ok ") == len(zoo.names()), out
