@@ -12,6 +12,7 @@ from conftest import run_python
 TINY = {
     "autoencoder_thesis": ({}, 32),
     "autoencoder_original": ({}, 32),
+    "maed_cnn": (dict(backbone="B0", decoder_filters=[32, 16, 16, 8, 8]), 64),
 }
 
 # Exact parameter counts at default kwargs, where the published design fixes them.

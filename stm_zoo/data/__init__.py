@@ -1,0 +1,1 @@
+"""Clean STM surfaces (embedded, simulated, user folders) and the tf.data training pipeline."""

@@ -1,0 +1,135 @@
+"""Training data: clean sources → random crop → augment → noise → (noisy, clean) → batch, all in tf.data.
+
+Clean images are 2-D float32 arrays in [0, 1] of any size. They are packed into one flat tensor so that the
+random crop is a slice inside the graph; the noise and augmentation draws use stateless ops seeded per element.
+"""
+
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from stm_zoo import noise as noise_lib
+from stm_zoo.data import simulate
+from stm_zoo.data.augment import augment as augment_patch
+from stm_zoo.data.augment import crop_size_for
+
+IMAGE_SUFFIXES = (".npy", ".png", ".tif", ".tiff")
+
+
+def default_images() -> list[np.ndarray]:
+    """The embedded default data: real clean topographs shipped with the package (see data/default/SOURCES.md)
+    plus simulated lattices, so the main job runs offline."""
+    folder = resources.files("stm_zoo.data") / "default"
+    real = [np.load(str(p)).astype(np.float32) for p in sorted(folder.iterdir()) if p.name.endswith(".npy")]
+    return real + simulate.surfaces(16, seed=2024, size_px=256)
+
+
+def folder_images(path: str | Path) -> list[np.ndarray]:
+    """Every readable image under `path` (recursively), leveled and normalized to [0, 1]."""
+    from stm_zoo import io, level
+
+    path = Path(path)
+    if not path.is_dir():
+        raise ValueError(f"{path}: data folder not found")
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in io.suffixes())
+    if not files:
+        raise ValueError(f"{path}: no readable images ({', '.join(io.suffixes())})")
+    images = []
+    for f in files:
+        data = io.read(f).data
+        if data.ndim == 2 and min(data.shape) >= 8:
+            images.append(level.normalize(level.plane_fit(data))[0].astype(np.float32))
+    return images
+
+
+def clean_images(source: str) -> list[np.ndarray]:
+    if source == "default":
+        return default_images()
+    if source == "synthetic":
+        return simulate.surfaces(64, seed=0, size_px=256)
+    return folder_images(source)
+
+
+def split(images: list[np.ndarray], every: int = 5) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Hold out every `every`-th image for validation (all images serve both when there are too few)."""
+    if len(images) < every:
+        return images, images
+    val = images[::every]
+    train = [im for i, im in enumerate(images) if i % every]
+    return train, val
+
+
+def _pack(images: list[np.ndarray], min_side: int):
+    """Flat tensor + per-image offsets and shapes; images smaller than `min_side` are upsampled."""
+    flats, shapes = [], []
+    for im in images:
+        im = np.asarray(im, np.float32)
+        if im.ndim != 2:
+            raise ValueError(f"clean images must be 2-D, got shape {im.shape}")
+        if min(im.shape) < min_side:
+            scale = min_side / min(im.shape)
+            size = (int(np.ceil(im.shape[0] * scale)), int(np.ceil(im.shape[1] * scale)))
+            im = tf.image.resize(im[..., None], size, method="bilinear").numpy()[..., 0]
+        flats.append(im.ravel())
+        shapes.append(im.shape)
+    shapes = np.asarray(shapes, np.int64)
+    offsets = np.concatenate([[0], np.cumsum(shapes[:, 0] * shapes[:, 1])[:-1]])
+    return tf.constant(np.concatenate(flats)), tf.constant(offsets), tf.constant(shapes)
+
+
+def pairs(
+    images: list[np.ndarray],
+    *,
+    patch_size: int,
+    noise="thesis",
+    augment: dict | None = None,
+    seed: int = 0,
+    fresh_each_iteration: bool = True,
+) -> tf.data.Dataset:
+    """An infinite dataset of (noisy, clean) patches of shape (P, P, 1).
+
+    Each element gets its own stateless seed from `tf.data.Dataset.random(seed)`; with
+    `fresh_each_iteration` every new iteration (epoch) draws new crops, augmentations and noise.
+    """
+    augment = {"rotation_deg": 10.0, "flip": True, "invert": True, **(augment or {})}
+    specs = noise_lib.resolve(noise)
+    crop = crop_size_for(patch_size, augment["rotation_deg"])
+    flat, offsets, shapes = _pack(images, crop)
+    areas = tf.cast((shapes[:, 0] - crop + 1) * (shapes[:, 1] - crop + 1), tf.float32)
+    logits = tf.math.log(areas)[None]
+
+    def make(element_seed):
+        seeds = tf.random.experimental.stateless_split(element_seed, 5)
+        idx = tf.random.stateless_categorical(logits, 1, seeds[0])[0, 0]
+        h, w = shapes[idx, 0], shapes[idx, 1]
+        image = tf.reshape(flat[offsets[idx] : offsets[idx] + h * w], [h, w, 1])
+        y0 = tf.random.stateless_uniform([], seeds[1], 0, h - crop + 1, dtype=tf.int64)
+        x0 = tf.random.stateless_uniform([], seeds[2], 0, w - crop + 1, dtype=tf.int64)
+        clean = augment_patch(image[y0 : y0 + crop, x0 : x0 + crop], seeds[3], patch_size, **augment)
+        noisy = noise_lib.apply(clean, seeds[4], specs)
+        return noisy, clean
+
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=fresh_each_iteration).batch(2)
+    return seeds.map(make, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def training_datasets(
+    source: str,
+    *,
+    patch_size: int,
+    batch_size: int,
+    validation_steps: int,
+    noise="thesis",
+    augment: dict | None = None,
+    seed: int = 0,
+) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """(train, validation): train is infinite with fresh draws; validation is fixed (same noise every epoch)."""
+    train_images, val_images = split(clean_images(source))
+    train = pairs(train_images, patch_size=patch_size, noise=noise, augment=augment, seed=seed)
+    train = train.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    val = pairs(val_images, patch_size=patch_size, noise=noise, augment=augment, seed=seed + 1,
+                fresh_each_iteration=False)
+    val = val.take(validation_steps * batch_size).cache().batch(batch_size, drop_remainder=True)
+    return train, val.prefetch(tf.data.AUTOTUNE)

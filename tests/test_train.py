@@ -1,0 +1,129 @@
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import REPO
+from stm_zoo import train
+
+RECIPE = str(REPO / "recipes" / "autoencoder.py")
+TINY = ["patch_size=32", "batch_size=4", "steps_per_epoch=8", "validation_steps=1", "learning_rate=0.003"]
+
+
+def tiny_config(tmp_path, *more):
+    return train.load_recipe(RECIPE, TINY + [f"out={str(tmp_path / 'run')!r}", *more])
+
+
+class Interrupt(Exception):
+    pass
+
+
+class InterruptAfterEpoch(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epoch:
+            raise Interrupt
+
+
+class RecordEpochs(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append(epoch)
+
+
+def test_fit_trains_writes_model_and_resumes(tmp_path):
+    config = tiny_config(tmp_path, "epochs=3")
+    with pytest.raises(Interrupt):
+        train.fit(config, callbacks=[InterruptAfterEpoch(1)], verbose=0)
+    run = tmp_path / "run"
+    assert not (run / "model.keras").exists()
+    assert json.loads((run / "checkpoint" / "training_metadata.json").read_text())["epoch"] == 1
+
+    record = RecordEpochs()
+    history = train.fit(config, callbacks=[record], verbose=0)
+    assert record.epochs == [1, 2]  # resumed at epoch 2 (0-based 1)
+    assert history.history["loss"][-1] < history.history["loss"][0] or history.history["loss"][-1] < 0.03
+    model = keras.saving.load_model(run / "model.keras")
+    assert model.count_params() == 28_353
+    assert json.loads((run / "recipe.json").read_text())["model"] == "autoencoder_thesis"
+    assert (run / "logs").is_dir() and (run / "history.csv").exists()
+
+
+def test_loss_goes_down(tmp_path):
+    config = tiny_config(tmp_path, "epochs=3", "steps_per_epoch=15")
+    history = train.fit(config, verbose=0)
+    losses = history.history["loss"]
+    assert losses[-1] < losses[0]
+    assert np.isfinite(history.history["val_psnr"]).all()
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("epoch=3", "unknown recipe key 'epoch'"),
+        ("batch_size='eight'", "'batch_size' must be int"),
+        ("model='nonet'", "unknown model 'nonet'"),
+        ("loss='l3'", "unknown loss 'l3'"),
+        ("augment.rotate=5", "unknown augment key 'rotate'"),
+        ("epochs", "--set expects key=value"),
+    ],
+)
+def test_bad_overrides_are_one_line_errors(override, message):
+    with pytest.raises(train.RecipeError, match=message) as info:
+        train.load_recipe(RECIPE, [override])
+    assert "\n" not in str(info.value)
+
+
+def test_recipe_typo_inside_file(tmp_path):
+    recipe = tmp_path / "bad.py"
+    recipe.write_text("def get_config():\n    return {'modle': 'dncnn'}\n")
+    with pytest.raises(train.RecipeError, match="unknown recipe key 'modle'"):
+        train.load_recipe(recipe)
+
+
+def test_overrides_parse_types():
+    config = train.load_recipe(RECIPE, ["learning_rate=1", "augment.flip=False", "noise=[{'type': 'gaussian'}]"])
+    assert config["learning_rate"] == 1.0 and isinstance(config["learning_rate"], float)
+    assert config["augment"]["flip"] is False and config["augment"]["rotation_deg"] == 10.0
+    assert config["noise"] == [{"type": "gaussian", "p": 1.0}]
+
+
+def cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "stm_zoo.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_cli_fit_then_resume_then_load_in_fresh_process(tmp_path, request):
+    repo = request.config.rootpath
+    out = tmp_path / "cli_run"
+    args = ["fit", RECIPE, *sum((["--set", t] for t in TINY), []), "--out", str(out)]
+    first = cli(*args, "--set", "epochs=1", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert (out / "model.keras").exists()
+    second = cli(*args, "--set", "epochs=2", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "resuming" in second.stdout and "Epoch 2/2" in second.stdout and "Epoch 1/2" not in second.stdout
+    load = subprocess.run(
+        [sys.executable, "-c", f"import keras; m = keras.saving.load_model({str(out / 'model.keras')!r}); "
+                               "print(m.count_params())"], capture_output=True, text=True, timeout=300)
+    assert load.stdout.strip().endswith("28353"), load.stderr[-2000:]
+
+
+def test_cli_bad_key_exits_nonzero_naming_it(tmp_path, request):
+    result = cli("fit", RECIPE, "--set", "bacth_size=4", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "bacth_size" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_missing_recipe(tmp_path):
+    result = cli("fit", "no_such_recipe.py", cwd=tmp_path)
+    assert result.returncode != 0 and "recipe not found" in result.stderr
