@@ -12,6 +12,8 @@ from keras import ops
 from scipy import ndimage
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from stm_zoo.level import plane_fit
+
 
 def psnr_ops(y_true, y_pred, max_val: float = 1.0):
     """Per-image PSNR in dB of images in [0, max_val]."""
@@ -97,9 +99,10 @@ def uqi(clean, estimate, window: int = 8) -> float:
     if not 1 <= window <= min(h, w):
         raise ValueError(f"uqi: window {window} does not fit a {h}×{w} image")
     lo = window // 2  # uniform_filter's window at output i spans input i - lo .. i - lo + window - 1
+    inside = (slice(lo, lo + h - window + 1), slice(lo, lo + w - window + 1))  # windows fully in the image
 
     def window_mean(a):
-        return ndimage.uniform_filter(a, size=window, mode="constant")[lo : lo + h - window + 1, lo : lo + w - window + 1]
+        return ndimage.uniform_filter(a, size=window, mode="constant")[inside]
 
     mu_x, mu_y = window_mean(x), window_mean(y)
     var_x = window_mean(x * x) - mu_x**2
@@ -123,14 +126,6 @@ def evaluate_pair(clean, estimate) -> dict:
     return {"psnr": psnr(clean, estimate), "ssim": ssim(clean, estimate), "uqi": uqi(clean, estimate)}
 
 
-def _plane_residual(image: np.ndarray) -> np.ndarray:
-    h, w = image.shape
-    yy, xx = np.mgrid[:h, :w]
-    design = np.column_stack([np.ones(image.size), xx.ravel(), yy.ravel()])
-    coeffs, *_ = np.linalg.lstsq(design, image.ravel(), rcond=None)
-    return image - (design @ coeffs).reshape(h, w)
-
-
 def stripe_index(image) -> float:
     """No-reference stripe measure: std of the row-to-row differences of row medians divided by the std of the
     within-row residual (image minus its row medians), both after a least-squares plane fit. Large = row offsets
@@ -138,10 +133,10 @@ def stripe_index(image) -> float:
     image = _as_image(image)
     if image.shape[0] < 3:
         raise ValueError(f"stripe_index needs at least 3 rows, got shape {image.shape}")
-    residual = _plane_residual(image)
+    residual = plane_fit(image)
     row_medians = np.median(residual, axis=1)
     within_row = np.std(residual - row_medians[:, None])
-    if within_row == 0:
+    if within_row <= 1e-10 * np.abs(image).max():  # flat up to rounding
         return float("nan")
     return float(np.std(np.diff(row_medians)) / within_row)
 
@@ -168,34 +163,40 @@ def _amplitude_spectrum(image: np.ndarray) -> np.ndarray:
     """|FFT| of the plane-levelled, Hann-windowed image, DC at (h // 2, w // 2)."""
     h, w = image.shape
     window = np.outer(np.hanning(h), np.hanning(w))
-    return np.abs(np.fft.fftshift(np.fft.fft2(_plane_residual(image) * window)))
+    return np.abs(np.fft.fftshift(np.fft.fft2(plane_fit(image) * window)))
 
 
-def _peak_candidates(amp: np.ndarray, floor_size: int = 9) -> tuple[np.ndarray, np.ndarray]:
-    """Local maxima (3×3) of the spectrum in the half-plane, away from DC and the kx = 0 stripe axis, and the
-    spectrum's ratio to its local median background (a peak's signal-to-background)."""
+def _peak_snr(amp: np.ndarray, floor_size: int = 9) -> np.ndarray:
+    """Signal-to-background of every candidate peak, 0 elsewhere. Candidates are the 3×3 local maxima of the
+    spectrum in one half-plane (the other mirrors it), away from the DC and the kx = 0 line (Hann leakage spreads
+    both over ±1 bin); background is the median of the `floor_size`² neighbourhood, taken at candidates only
+    (a sliding median filter over a whole 2048² spectrum takes seconds)."""
     h, w = amp.shape
     ky, kx = np.mgrid[:h, :w]
     ky, kx = ky - h // 2, kx - w // 2
-    # Hann leakage spreads a row-offset pattern (kx = 0) and the DC over ±1 bin
     allowed = (np.abs(kx) > 1) & (ky**2 + kx**2 > 4) & ((ky > 0) | ((ky == 0) & (kx > 0)))
-    local_max = (amp == ndimage.maximum_filter(amp, size=3, mode="wrap")) & allowed
-    top = max(h // 2 - floor_size, 0)  # background only where it is needed: the upper half-plane
-    background = np.full_like(amp, np.inf)
-    background[top:] = ndimage.median_filter(amp[top:], size=floor_size, mode="reflect")
-    snr = amp / np.maximum(background, 1e-12 * max(amp.max(), 1e-300))
-    return local_max, snr
+    rows, cols = np.nonzero((amp == ndimage.maximum_filter(amp, size=3, mode="wrap")) & allowed)
+    half = floor_size // 2
+    padded = np.pad(amp, half, mode="reflect")
+    offsets = np.arange(floor_size)
+    snr = np.zeros_like(amp)
+    tiny = 1e-12 * max(amp.max(), 1e-300)
+    for chunk in range(0, len(rows), 65536):
+        r, c = rows[chunk : chunk + 65536], cols[chunk : chunk + 65536]
+        patches = padded[(r[:, None] + offsets)[:, :, None], (c[:, None] + offsets)[:, None, :]]
+        background = np.median(patches.reshape(len(r), -1), axis=1)
+        snr[r, c] = amp[r, c] / np.maximum(background, tiny)
+    return snr
 
 
-def _strongest_peaks(amp, local_max, snr, n_peaks, min_snr) -> list[tuple[int, int]]:
-    rows, cols = np.nonzero(local_max & (snr >= min_snr))
+def _strongest_peaks(amp, snr, n_peaks, min_snr) -> list[tuple[int, int]]:
+    rows, cols = np.nonzero(snr >= min_snr)
     order = np.argsort(-amp[rows, cols], kind="stable")[:n_peaks]
     return [(int(rows[i]), int(cols[i])) for i in order]
 
 
-def _has_peak_near(local_max, snr, row, col, min_snr) -> bool:
-    near = (local_max & (snr >= min_snr))[max(row - 1, 0) : row + 2, max(col - 1, 0) : col + 2]
-    return bool(near.any())
+def _has_peak_near(snr, row, col, min_snr) -> bool:
+    return bool((snr[max(row - 1, 0) : row + 2, max(col - 1, 0) : col + 2] >= min_snr).any())
 
 
 def lattice_fidelity(before, after, n_peaks: int = 8, min_snr: float = 10.0, present_snr: float = 3.0):
@@ -213,17 +214,16 @@ def lattice_fidelity(before, after, n_peaks: int = 8, min_snr: float = 10.0, pre
         raise ValueError(f"before and after differ in shape: {before.shape} vs {after.shape}")
     h, w = before.shape
     amp_b, amp_a = _amplitude_spectrum(before), _amplitude_spectrum(after)
-    max_b, snr_b = _peak_candidates(amp_b)
-    max_a, snr_a = _peak_candidates(amp_a)
-    tracked = _strongest_peaks(amp_b, max_b, snr_b, n_peaks, min_snr)
+    snr_b, snr_a = _peak_snr(amp_b), _peak_snr(amp_a)
+    tracked = _strongest_peaks(amp_b, snr_b, n_peaks, min_snr)
     kept, ratios = [], []
     for row, col in tracked:
-        kept.append(_has_peak_near(max_a, snr_a, row, col, present_snr))
+        kept.append(_has_peak_near(snr_a, row, col, present_snr))
         ratios.append(float(amp_a[max(row - 1, 0) : row + 2, max(col - 1, 0) : col + 2].max() / amp_b[row, col]))
     invented = [
         (row, col)
-        for row, col in _strongest_peaks(amp_a, max_a, snr_a, n_peaks, min_snr)
-        if not _has_peak_near(max_b, snr_b, row, col, present_snr)
+        for row, col in _strongest_peaks(amp_a, snr_a, n_peaks, min_snr)
+        if not _has_peak_near(snr_b, row, col, present_snr)
     ]
 
     def freq(peaks):

@@ -33,9 +33,9 @@ def folder_images(path: str | Path) -> list[np.ndarray]:
     path = Path(path)
     if not path.is_dir():
         raise ValueError(f"{path}: data folder not found")
-    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in io.suffixes())
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in io.formats())
     if not files:
-        raise ValueError(f"{path}: no readable images ({', '.join(io.suffixes())})")
+        raise ValueError(f"{path}: no readable images ({', '.join(io.formats())})")
     images = []
     for f in files:
         data = io.read(f).data
@@ -100,6 +100,7 @@ def pairs(
     areas = tf.cast((shapes[:, 0] - crop + 1) * (shapes[:, 1] - crop + 1), tf.float32)
     logits = tf.math.log(areas)[None]
 
+    @tf.autograph.experimental.do_not_convert  # plain tf ops; no Python control flow to convert
     def make(element_seed):
         seeds = tf.random.experimental.stateless_split(element_seed, 5)
         idx = tf.random.stateless_categorical(logits, 1, seeds[0])[0, 0]

@@ -1,0 +1,122 @@
+"""Reading and writing SPM files: `read(path) -> Scan`, `write(scan, path)`, `formats()`.
+
+Every reader returns a `Scan` in physical units (metres for Z, amperes for current) with row 0 at the top
+and backward scans mirrored to match forward, whatever the instrument; rows never scanned are cropped and
+counted. Any problem with a file (missing, unknown extension, truncated, empty, constant, NaN/Inf inside
+the image, a missing optional reader) raises `ReadError`, a ValueError with a one-line message that names
+the file. Readers of the `formats` extra (`pip install stm-zoo[formats]`) are imported only when used.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from stm_zoo.io._common import ReadError, Scan, check_direction, fail, require
+
+__all__ = ["Scan", "ReadError", "read", "write", "formats"]
+
+
+@dataclass(frozen=True)
+class _Format:
+    name: str
+    module: str  # stm_zoo.io.<module>
+    reader: str | None  # function names in that module
+    writer: str | None = None
+    needs: str | None = None  # optional package (in the `formats` extra)
+
+
+_FORMATS = {
+    ".sxm": _Format("Nanonis SXM", "nanonis", "read"),
+    ".sm4": _Format("RHK SM4", "rhk", "read", needs="spym"),
+    ".z_mtrx": _Format("Omicron MATRIX (Z)", "matrix", "read", needs="access2thematrix"),
+    ".i_mtrx": _Format("Omicron MATRIX (current)", "matrix", "read", needs="access2thematrix"),
+    ".gwy": _Format("Gwyddion", "gwyddion", "read", "write", needs="gwyfile"),
+    ".dat": _Format("Createc", "createc", "read"),
+    ".stp": _Format("WSxM", "wsxm", "read"),
+    ".top": _Format("WSxM", "wsxm", "read"),
+    ".nc": _Format("GXSM NetCDF", "gxsm", "read"),
+    ".npy": _Format("NumPy array", "images", "read_npy", "write_npy"),
+    ".tif": _Format("TIFF (float32)", "images", "read_tif", "write_tif"),
+    ".tiff": _Format("TIFF (float32)", "images", "read_tif", "write_tif"),
+    ".png": _Format("PNG (8-bit preview when written)", "images", "read_picture", "write_png"),
+    ".jpg": _Format("JPEG rendering", "images", "read_picture"),
+    ".jpeg": _Format("JPEG rendering", "images", "read_picture"),
+}
+
+
+def formats() -> dict[str, dict]:
+    """Supported extensions: {".sxm": {"name", "read", "write", "needs", "available"}, ...}.
+
+    `needs` names the optional package (installed by `pip install stm-zoo[formats]`), `available` says
+    whether it is installed here.
+    """
+    return {
+        ext: {"name": f.name, "read": f.reader is not None, "write": f.writer is not None, "needs": f.needs,
+              "available": f.needs is None or importlib.util.find_spec(f.needs) is not None}
+        for ext, f in _FORMATS.items()
+    }
+
+
+def _format(path: Path, action: str) -> _Format:
+    fmt = _FORMATS.get(path.suffix.lower())
+    usable = sorted(e for e, f in _FORMATS.items() if (f.reader if action == "read" else f.writer))
+    if fmt is None or getattr(fmt, "reader" if action == "read" else "writer") is None:
+        problem = f"cannot {action} {path.suffix or 'files without extension'!r} (supported: {' '.join(usable)})"
+        raise fail(path, problem) if action == "read" else ValueError(f"{path}: {problem}")
+    return fmt
+
+
+def read(path, channel: str = "Z", direction: str = "forward") -> Scan:
+    """Read one image of an SPM file as a `Scan` (see the module docstring).
+
+    `channel` is matched case-insensitively against the file's channel names ("Z" also finds Topography /
+    Height, "Current" finds I); formats holding one unnamed image (.npy, .tif, .png, .jpg) ignore it.
+    `direction` ("forward"/"backward") chooses between the two scans of files that hold both; files that
+    hold one image ignore it, and `Scan.direction` tells what the file holds (None when unknown).
+    """
+    path = Path(path).expanduser()
+    check_direction(direction)
+    fmt = _format(path, "read")
+    if not path.is_file():
+        raise fail(path, "file not found" if not path.exists() else "is not a file")
+    reader = getattr(importlib.import_module(f"stm_zoo.io.{fmt.module}"), fmt.reader)
+    try:
+        return reader(path, channel, direction)
+    except ReadError:
+        raise
+    except Exception as err:  # a reader library failing deep inside: one line, never its traceback
+        raise fail(path, f"cannot be read as {fmt.name} ({type(err).__name__}: {err})") from None
+
+
+def write(scan: Scan, path) -> Path:
+    """Write `scan` to `path` (.npy and .tif/.tiff float32, .gwy, .png 8-bit preview); returns the path.
+
+    The file is written to a temporary name beside it, then renamed, so a crash never leaves half a file.
+    Refuses to overwrite `scan.source`, the file the scan was read from.
+    """
+    path = Path(path).expanduser()
+    fmt = _format(path, "write")
+    if scan.source is not None and path.resolve() == Path(scan.source).resolve():
+        raise ValueError(f"{path}: refusing to overwrite the file this scan was read from")
+    if fmt.needs:
+        require(fmt.needs, path, path.suffix, "writing")
+    writer = getattr(importlib.import_module(f"stm_zoo.io.{fmt.module}"), fmt.writer)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it a normal file's mode
+    try:
+        with open(tmp, "wb") as file:
+            writer(scan, file)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,98 @@
+"""Gwyddion `.gwy` files (Gwyddion 2 format) through gwyfile (in the `formats` extra).
+
+Reading picks the data field whose title names the channel ("Z" also matches Height/Topography titles);
+when both a trace and a retrace field match, `direction` chooses. Gwyddion keeps row 0 at the top.
+Gwyddion 1.x files (magic `GWYO`) are not readable by gwyfile: they are reported, not guessed at.
+Writing stores one GwyDataField with its lateral size and the SI units of x/y (m) and z, so Gwyddion
+opens it with the right scales, plus the scan's bias, set-point and channel as Gwyddion metadata.
+"""
+
+from __future__ import annotations
+
+from stm_zoo.io._common import CHANNEL_ALIASES, fail, finish, require, unit_factor
+
+_RETRACE = ("retrace", "backward", "bwd", "(b)")
+
+
+def _direction_of(title: str) -> str | None:
+    low = title.lower()
+    if any(word in low for word in _RETRACE):
+        return "backward"
+    return "forward" if ("trace" in low or "forward" in low or "fwd" in low) else None
+
+
+def read(path, channel: str, direction: str):
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic == b"GWYO":
+        raise fail(path, "is a Gwyddion 1.x file (magic GWYO), which cannot be read: re-save it in Gwyddion 2")
+    if magic != b"GWYP":
+        raise fail(path, f"is not a Gwyddion file (magic {magic!r})")
+    gwyfile = require("gwyfile", path, ".gwy")
+    from gwyfile.objects import GwyObject
+
+    container = GwyObject.fromfile(str(path))
+    # gwyfile stores one-letter strings as chars: read those back as text
+    fields = {chr(t) if isinstance(t, int) else str(t): f for t, f in gwyfile.util.get_datafields(container).items()}
+    if not fields:
+        raise fail(path, "holds no data fields")
+    key = channel.lower().strip()
+    aliases = CHANNEL_ALIASES.get(key, (key,))
+    titles = list(fields)
+    candidates = [t for t in titles if t.lower().strip() == key]
+    if not candidates:
+        candidates = [t for t in titles if any(t.lower().startswith(a) for a in aliases if len(a) > 1)]
+    if not candidates:
+        raise fail(path, f"has no channel {channel!r} (its data fields: {', '.join(titles)})")
+    preferred = [t for t in candidates if (_direction_of(t) or "forward") == direction]
+    title = (preferred or candidates)[0]
+    field = fields[title]
+
+    unit_z = field["si_unit_z"].unitstr if "si_unit_z" in field else ""
+    unit_xy = field["si_unit_xy"].unitstr if "si_unit_xy" in field else ""
+    size = None
+    if unit_factor(unit_xy)[0] == "m":
+        factor = unit_factor(unit_xy)[1]
+        size = (field.yreal * factor, field.xreal * factor)
+    unit, factor = unit_factor(unit_z) if unit_z else ("a.u.", 1.0)
+    meta = {}
+    meta_key = next((k[: -len("/data/title")] for k in container if k.endswith("/data/title")
+                     and container[k] in (title, ord(title[0]) if len(title) == 1 else title)), None)
+    if meta_key and f"{meta_key}/meta" in container:
+        meta = {k: v for k, v in container[f"{meta_key}/meta"].items() if isinstance(v, (str, int, float))}
+
+    def number(name):
+        try:
+            return float(str(meta.get(name, "")).split()[0])
+        except (IndexError, ValueError):
+            return None
+
+    return finish(path, field.data * factor, zero_rows_unscanned=False, size=size, unit=unit,
+                  bias=number("Bias"), setpoint=number("Setpoint"), channel=title,
+                  direction=_direction_of(title) or meta.get("Direction"),
+                  metadata={"format": "Gwyddion", "meta": meta})
+
+
+def write(scan, file) -> None:
+    """Write `scan` as a Gwyddion 2 container with one data field to the open binary `file`."""
+    from gwyfile.objects import GwyContainer, GwyDataField
+
+    rows, cols = scan.data.shape
+    height, width = scan.size if scan.size is not None else (float(rows), float(cols))
+    field = GwyDataField(scan.data.astype("float64"), xreal=width, yreal=height,
+                         si_unit_xy="m" if scan.size is not None else "",
+                         si_unit_z="" if scan.unit == "a.u." else scan.unit)
+    meta = GwyContainer()
+    for name, value in (("Bias", scan.bias is not None and f"{scan.bias:g} V"),
+                        ("Setpoint", scan.setpoint is not None and f"{scan.setpoint:g} A"),
+                        ("Direction", scan.direction), ("Source", scan.source and scan.source.name)):
+        if value:
+            meta[name] = value
+            meta.typecodes[name] = "s"  # gwyfile would store one-letter strings as chars
+    container = GwyContainer()
+    container["/0/data/title"] = scan.channel
+    container.typecodes["/0/data/title"] = "s"
+    container["/0/data"] = field
+    if len(meta):
+        container["/0/meta"] = meta
+    container.tofile(file)

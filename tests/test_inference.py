@@ -1,0 +1,95 @@
+import numpy as np
+import pytest
+import keras
+from typer.testing import CliRunner
+
+import stm_zoo
+import stm_zoo.models
+from stm_zoo import inference, io
+from stm_zoo.cli import app
+from stm_zoo.io import Scan
+
+
+def identity_model():
+    inputs = keras.Input((None, None, 1))
+    conv = keras.layers.Conv2D(1, 1, use_bias=False, kernel_initializer="ones", name="identity")
+    return keras.Model(inputs, conv(inputs))
+
+
+@pytest.fixture(scope="module")
+def autoencoder():
+    return stm_zoo.models.build("autoencoder_thesis")
+
+
+@pytest.mark.parametrize("shape", [(630, 630), (333, 517), (40, 70), (64, 64)])
+def test_tiling_keeps_shape_and_blends_without_seams(shape):
+    image = np.random.default_rng(0).random(shape, dtype=np.float32)
+    out = inference.predict_tiled(identity_model(), image, tile=128, overlap=32)
+    assert out.shape == shape and out.dtype == np.float32
+    np.testing.assert_allclose(out, image, atol=1e-6)  # blend weights sum to one everywhere
+
+
+def test_tiled_equals_whole_on_an_image_that_fits(autoencoder):
+    image = np.random.default_rng(1).random((128, 192), dtype=np.float32)
+    whole = autoencoder.predict(image[None, :, :, None], verbose=0)[0, :, :, 0]
+    np.testing.assert_allclose(inference.predict_tiled(autoencoder, image, tile=256), whole, atol=1e-5)
+
+
+def test_tiled_close_to_whole_on_a_larger_image(autoencoder):
+    y, x = np.mgrid[0:320, 0:320]
+    image = (0.5 + 0.25 * np.sin(x / 5.0) * np.cos(y / 7.0)).astype(np.float32)
+    whole = autoencoder.predict(image[None, :, :, None], verbose=0)[0, :, :, 0]
+    tiled = inference.predict_tiled(autoencoder, image, tile=128, overlap=48)
+    assert np.abs(tiled - whole).mean() < 2e-3
+
+
+def test_no_seams_on_a_constant_image(autoencoder):
+    image = np.full((300, 300), 0.4, np.float32)
+    out = inference.predict_tiled(autoencoder, image, tile=128, overlap=32)
+    interior = out[16:-16, 16:-16]
+    assert interior.std() < 1e-3 + 0.05 * abs(interior.mean())
+
+
+def test_denoise_keeps_units_and_type():
+    y, x = np.mgrid[0:96, 0:128]
+    metres = 1e-10 * (np.sin(x / 3.0) + 0.01 * y) + 2e-9
+    scan = Scan(data=metres, unit="m", size=(9.6e-9, 12.8e-9), channel="Z", direction="forward")
+    out = stm_zoo.denoise(scan, identity_model())
+    assert isinstance(out, Scan) and out.unit == "m" and out.data.shape == metres.shape
+    assert np.abs(out.data - metres).max() < 0.05 * np.ptp(metres)  # only the 0.5 % tails are clipped
+    arr = np.clip(metres / metres.max(), 0, 1).astype(np.float32)
+    out_arr = stm_zoo.denoise(arr, identity_model())
+    assert isinstance(out_arr, np.ndarray) and out_arr.dtype == np.float32 and out_arr.shape == arr.shape
+    assert np.abs(out_arr - arr).max() < 0.05
+
+
+def test_cli_denoise_folder_with_a_corrupt_file(tmp_path):
+    model_path = tmp_path / "identity.keras"
+    identity_model().save(model_path)
+    data = tmp_path / "in"
+    data.mkdir()
+    for i in range(2):
+        np.save(data / f"good{i}.npy", np.random.default_rng(i).random((70, 90)).astype(np.float32))
+    (data / "broken.npy").write_bytes(b"not a numpy file")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["denoise", str(data), "--model", str(model_path), "--output", str(out)])
+    assert result.exit_code != 0
+    assert "broken.npy" in result.output
+    for i in range(2):
+        den = np.load(out / f"good{i}.npy")
+        assert den.shape == (70, 90) and den.dtype == np.float32
+    assert not (out / "broken.npy").exists()
+
+
+def test_cli_denoise_real_files(tmp_path, shared_stm):
+    model_path = tmp_path / "identity.keras"
+    identity_model().save(model_path)
+    files = [shared_stm / "scholi__pySPM/pySPM/data/test.sxm",
+             shared_stm / "SPMQT-Lab__nanonis-file-conversion-1.01/anonymised_testdata/createc_scan_step_20nm.dat"]
+    result = CliRunner().invoke(app, ["denoise", *map(str, files), "--model", str(model_path), "--output",
+                                      str(tmp_path / "out"), "--format", "tif"])
+    assert result.exit_code == 0, result.output
+    for f in files:
+        original = io.read(f)
+        back = io.read(tmp_path / "out" / f"{f.stem}.tif")
+        assert back.data.shape == original.data.shape
