@@ -108,6 +108,7 @@ def eval_(
     size: int = typer.Option(256, "--size", help="Side of synthesized test images"),
     no_reference: bool = typer.Option(False, "--no-reference", help="DATA holds real noisy scans: stripe index and lattice fidelity"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the rows as JSON"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Also write a figure of every method on the first image"),
 ):
     """Compare models and classical baselines: PSNR / SSIM / UQI on pairs, or no-reference measures on real scans."""
     import json
@@ -126,13 +127,23 @@ def eval_(
                 except ValueError as e:
                     typer.secho(f"skipped: {e}", err=True)
             rows = evaluate.evaluate_real(methods, images)
+            first = next(iter(images.values()), None)
         else:
             pairs = (evaluate.synthetic_pairs(noise=noise, n=n, size=size) if data == "synthetic"
                      else evaluate.folder_pairs(data, noise=noise, n=n, size=size))
             rows = evaluate.evaluate_pairs(methods, pairs)
+            first = pairs[0].noisy
     except (ValueError, ImportError, OSError) as e:
         fail(str(e).splitlines()[0])
     typer.echo(evaluate.format_table(rows))
+    if plot and first is not None:
+        from stm_zoo import figures
+
+        outputs = evaluate.outputs_on(methods, first)
+        if not no_reference:
+            outputs = {"clean": pairs[0].clean, **outputs}
+        figures.comparison(outputs, plot, title=f"{Path(data).name}: {'real scan' if no_reference else noise + ' noise'}")
+        typer.echo(f"figure → {plot}")
     if json_out:
         tmp = json_out.with_name(f".{json_out.name}.tmp")
         tmp.write_text(json.dumps(rows, indent=2))
@@ -249,6 +260,25 @@ def noise_preview(
     except ValueError as e:  # RecipeError, a bad data source or output name
         fail(str(e))
     typer.echo(f"wrote {path}")
+
+
+@app.command()
+def show(
+    scan: Path = typer.Argument(..., help="A scan file"),
+    model: str = typer.Option(..., "--model", "-m", help="Pretrained zoo name or path to a .keras file"),
+    out: Path = typer.Option(..., "-o", "--output", help="Figure file (.png, .pdf, .svg)"),
+    channel: str = typer.Option("Z", help="Channel to read"),
+):
+    """Figure: noisy | denoised | removed | FFT before | FFT after, in physical units with a scale bar."""
+    from stm_zoo import figures, inference, io
+
+    try:
+        before = io.read(scan, channel=channel)
+        after = inference.denoise(before, inference.load_model(model))
+    except (ValueError, OSError) as e:
+        fail(str(e).splitlines()[0])
+    figures.before_after(before, after, out, title=f"{scan.name} — {Path(model).stem}")
+    typer.echo(f"figure → {out}")
 
 
 def main():

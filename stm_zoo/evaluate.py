@@ -121,6 +121,11 @@ def evaluate_real(methods: list[str], images: dict[str, np.ndarray]) -> list[dic
     return rows
 
 
+def outputs_on(methods: list[str], image: np.ndarray) -> dict[str, np.ndarray]:
+    """Each method's result on one image, for comparison figures."""
+    return {name: np.asarray(_method(name)(image), np.float32) for name in methods}
+
+
 def format_table(rows: list[dict]) -> str:
     """A plain-text table of the rows, floats to 4 significant digits."""
     if not rows:
