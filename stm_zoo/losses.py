@@ -45,3 +45,12 @@ def bce(y_true, y_pred):
 @register("charbonnier")
 def charbonnier(y_true, y_pred, eps: float = 1e-3):
     return ops.mean(ops.sqrt(ops.square(y_pred - y_true) + eps**2), axis=(1, 2, 3))
+
+
+@register("blindspot_mse")
+def blindspot_mse(y_true, y_pred):
+    """Self-supervised MSE over the blind-spot pixels only (Noise2Void / Noise2Self, see `stm_zoo.selfsup`):
+    `y_true` packs the noisy target (channel 0) and the mask (channel 1, 1 = hidden from the input)."""
+    target, mask = y_true[..., :1], y_true[..., 1:2]
+    squared = ops.square(ops.cast(y_pred, target.dtype) - target) * mask
+    return ops.sum(squared, axis=(1, 2, 3)) / ops.maximum(ops.sum(mask, axis=(1, 2, 3)), 1.0)

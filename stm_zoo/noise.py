@@ -3,12 +3,19 @@
 Every noise type is one function `fn(image, seed, **params) -> image` on a single float32 image of shape
 (H, W, 1) with values in [0, 1]; `seed` is a shape-(2,) int tensor for TensorFlow's stateless random ops, so a
 draw is a pure function of its seed (deterministic under a seed, different for every element and epoch when
-the pipeline feeds fresh seeds). Rows are the fast-scan lines: stripes run along axis 1 (W).
+the pipeline feeds fresh seeds). Rows are the fast-scan lines (time runs along a row, then down the rows), so
+line noise runs along axis 1 (W). Strengths are in units of the image's [0, 1] range.
 
 A parameter given as a pair `(low, high)` is drawn uniformly per image; a scalar is used as is.
 A recipe composes noises as a list of specs `{"type": name, "p": probability, **params}` or names a preset.
+
+The types: `stripes` (the thesis' bands of random values), `line_offsets` (scan-line level shifts drifting as
+1/f noise from line to line), `scars` (partial lines too high or too low), `tip_change` (from one line on, a
+different tip: blur, contrast and height change), `periodic` (mains pick-up aliased by the raster into tilted
+fringes), `flicker` (1/f noise along the fast-scan axis), `gaussian`, `salt_pepper`, `gaussian_blur`.
 """
 
+import math
 from typing import Callable
 
 import tensorflow as tf
@@ -39,8 +46,45 @@ def _draw(value, seed, dtype=tf.float32):
     return tf.constant(value, dtype)
 
 
+def _draw_many(value, seed, n: int, dtype=tf.float32):
+    """`n` independent draws of a parameter (scalar or (low, high) range)."""
+    low, high = value if isinstance(value, (tuple, list)) else (value, value)
+    if dtype.is_integer:
+        return tf.random.stateless_uniform([n], seed, int(low), int(high) + 1, dtype=dtype)
+    return tf.random.stateless_uniform([n], seed, float(low), float(high), dtype=dtype)
+
+
+def _high(value) -> float:
+    """The largest value a parameter can take (sizes static tensors such as kernel radii)."""
+    return float(value[1]) if isinstance(value, (tuple, list)) else float(value)
+
+
 def _seeds(seed, n: int):
     return tf.unstack(tf.random.experimental.stateless_split(seed, n))
+
+
+def _power_law(seed, shape, exponent):
+    """Noise with power spectrum ∝ 1/f^exponent along the last axis of `shape`, unit std per last-axis line
+    (exponent 0: white; 1: pink/flicker; 2: brown/random walk). The zero frequency is removed."""
+    n = shape[-1]
+    white = tf.random.stateless_normal(shape, seed)
+    spectrum = tf.signal.rfft(white)
+    f = tf.cast(tf.range(n // 2 + 1), tf.float32) / tf.cast(n, tf.float32)
+    gain = tf.where(f > 0, tf.pow(tf.maximum(f, 1e-6), -exponent / 2), 0.0)
+    noise = tf.signal.irfft(spectrum * tf.cast(gain, tf.complex64), fft_length=[n])
+    return noise / (tf.math.reduce_std(noise, axis=-1, keepdims=True) + 1e-12)
+
+
+def _blur(image, sigma, max_sigma: float):
+    """Gaussian blur of an (H, W, 1) image with a drawn `sigma` (px), reflect-padded; σ = 0 leaves it as is."""
+    radius = max(1, int(math.ceil(3 * max_sigma)))
+    x = tf.range(-radius, radius + 1, dtype=tf.float32)
+    kernel = tf.exp(-0.5 * tf.square(x / tf.maximum(sigma, 1e-3)))
+    kernel = kernel / tf.reduce_sum(kernel)
+    padded = tf.pad(image, [[radius, radius], [radius, radius], [0, 0]], mode="REFLECT")[None]
+    out = tf.nn.conv2d(padded, tf.reshape(kernel, [-1, 1, 1, 1]), 1, "VALID")
+    out = tf.nn.conv2d(out, tf.reshape(kernel, [1, -1, 1, 1]), 1, "VALID")
+    return out[0]
 
 
 @register("stripes")
@@ -49,17 +93,86 @@ def stripes(image, seed, num_stripes=(1, 10), width=(1, 4)):
     width; pixels inside a band are replaced by uniform random values, the rest are kept."""
     h = tf.shape(image)[0]
     s_n, s_start, s_width, s_val = _seeds(seed, 4)
-    n_max = int(num_stripes[1]) if isinstance(num_stripes, (tuple, list)) else int(num_stripes)
+    n_max = int(_high(num_stripes))
     n = _draw(num_stripes, s_n, tf.int32)
-    w_lo, w_hi = (width, width) if not isinstance(width, (tuple, list)) else width
     starts = tf.random.stateless_uniform([n_max], s_start, 0, h, dtype=tf.int32)
-    widths = tf.random.stateless_uniform([n_max], s_width, int(w_lo), int(w_hi) + 1, dtype=tf.int32)
+    widths = _draw_many(width, s_width, n_max, tf.int32)
     active = tf.range(n_max) < n
     rows = tf.range(h)[:, None]
     in_band = (rows >= starts[None, :]) & (rows < (starts + widths)[None, :]) & active[None, :]
     row_mask = tf.reduce_any(in_band, axis=1)[:, None, None]
     values = tf.random.stateless_uniform(tf.shape(image), s_val, dtype=image.dtype)
     return tf.where(row_mask, values, image)
+
+
+@register("line_offsets")
+def line_offsets(image, seed, sigma=(0.005, 0.06), exponent=(0.0, 1.5)):
+    """Scan-line offsets: each row shifted by one level; the levels drift from line to line as 1/f^exponent
+    noise (0: independent lines, 1: flicker, 2: random walk) with standard deviation `sigma`."""
+    s_sigma, s_exp, s_noise = _seeds(seed, 3)
+    h = tf.shape(image)[0]
+    offsets = _power_law(s_noise, [h], _draw(exponent, s_exp))
+    return image + _draw(sigma, s_sigma) * offsets[:, None, None]
+
+
+@register("scars")
+def scars(image, seed, count=(1, 6), rows=(1, 3), length=(0.05, 0.6), strength=(0.05, 0.4)):
+    """Scars (streaks): `count` segments, each `rows` consecutive lines high, `length` × W pixels long from a
+    random column, shifted up or down (random sign) by `strength` — the feedback briefly losing the surface."""
+    h, w = tf.shape(image)[0], tf.shape(image)[1]
+    s_n, s_row, s_k, s_len, s_col, s_sign, s_amp = _seeds(seed, 7)
+    n_max = int(_high(count))
+    n = _draw(count, s_n, tf.int32)
+    k = _draw_many(rows, s_k, n_max, tf.int32)
+    wf = tf.cast(w, tf.float32)
+    free_rows = tf.cast(tf.maximum(h - k + 1, 1), tf.float32)
+    start = tf.cast(tf.random.stateless_uniform([n_max], s_row) * free_rows, tf.int32)
+    span = tf.clip_by_value(tf.cast(tf.math.ceil(_draw_many(length, s_len, n_max) * wf), tf.int32), 1, w)
+    col = tf.cast(tf.random.stateless_uniform([n_max], s_col) * tf.cast(w - span + 1, tf.float32), tf.int32)
+    sign = tf.where(tf.random.stateless_uniform([n_max], s_sign) < 0.5, -1.0, 1.0)
+    amp = tf.where(tf.range(n_max) < n, sign * _draw_many(strength, s_amp, n_max), 0.0)
+    y, x = tf.range(h)[:, None], tf.range(w)[:, None]
+    in_rows = tf.cast((y >= start) & (y < start + k), tf.float32) * amp  # (H, n_max)
+    in_cols = tf.cast((x >= col) & (x < col + span), tf.float32)  # (W, n_max)
+    return image + tf.matmul(in_rows, in_cols, transpose_b=True)[:, :, None]
+
+
+@register("tip_change")
+def tip_change(image, seed, row=(0.1, 0.9), offset=(-0.15, 0.15), blur=(0.0, 2.0), contrast=(0.7, 1.1)):
+    """Tip change: from a random line on (`row`, a fraction of the height) the scan goes on with another tip —
+    blurred by `blur` px, its contrast scaled by `contrast` about the mean, its height shifted by `offset`."""
+    s_row, s_off, s_blur, s_con = _seeds(seed, 4)
+    h = tf.shape(image)[0]
+    first = tf.cast(_draw(row, s_row) * tf.cast(h, tf.float32), tf.int32)
+    mean = tf.reduce_mean(image)
+    changed = _blur(image, _draw(blur, s_blur), _high(blur))
+    changed = mean + _draw(contrast, s_con) * (changed - mean) + _draw(offset, s_off)
+    below = tf.range(h)[:, None, None] >= first
+    return tf.where(below, changed, image)
+
+
+@register("periodic")
+def periodic(image, seed, amplitude=(0.005, 0.05), cycles=(2.0, 40.0), harmonic=(0.0, 0.5)):
+    """Periodic interference (mains pick-up): a sine in scan time has `cycles` periods along each line, and an
+    arbitrary phase step from one line to the next (the line period aliases it), so it shows as tilted fringes;
+    `harmonic` is the relative amplitude of its second harmonic."""
+    s_amp, s_cyc, s_step, s_phase, s_harm = _seeds(seed, 5)
+    h, w = tf.shape(image)[0], tf.shape(image)[1]
+    kx = 2 * math.pi * _draw(cycles, s_cyc) / tf.cast(w, tf.float32)
+    ky = tf.random.stateless_uniform([], s_step, 0.0, 2 * math.pi)  # phase step per line (aliased)
+    phase = (kx * tf.cast(tf.range(w), tf.float32)[None, :] + ky * tf.cast(tf.range(h), tf.float32)[:, None]
+             + tf.random.stateless_uniform([], s_phase, 0.0, 2 * math.pi))
+    wave = tf.sin(phase) + _draw(harmonic, s_harm) * tf.sin(2 * phase + 1.0)
+    return image + _draw(amplitude, s_amp) * wave[:, :, None]
+
+
+@register("flicker")
+def flicker(image, seed, sigma=(0.005, 0.03), exponent=(0.8, 1.5)):
+    """1/f noise along the fast-scan axis: each line carries its own 1/f^exponent noise, std `sigma`."""
+    s_sigma, s_exp, s_noise = _seeds(seed, 3)
+    h, w = tf.shape(image)[0], tf.shape(image)[1]
+    noise = _power_law(s_noise, [h, w], _draw(exponent, s_exp))
+    return image + _draw(sigma, s_sigma) * noise[:, :, None]
 
 
 @register("gaussian")
@@ -70,11 +183,48 @@ def gaussian(image, seed, sigma=(0.0, 0.1)):
     return image + _draw(sigma, s_sigma) * noise
 
 
+@register("salt_pepper")
+def salt_pepper(image, seed, fraction=(0.0005, 0.005), salt=0.5):
+    """Impulse noise: a `fraction` of the pixels set to 1 (a share `salt` of them) or to 0."""
+    s_frac, s_where = _seeds(seed, 2)
+    u = tf.random.stateless_uniform(tf.shape(image), s_where)
+    fraction = _draw(fraction, s_frac)
+    return tf.where(u < fraction, tf.where(u < fraction * salt, 1.0, 0.0), image)
+
+
+@register("gaussian_blur")
+def gaussian_blur(image, seed, sigma=(0.3, 1.5)):
+    """Gaussian blur of width `sigma` px (a blunt tip, a slow feedback loop)."""
+    return _blur(image, _draw(sigma, seed), _high(sigma))
+
+
 PRESETS: dict[str, list[dict]] = {
     # Stripe bands plus Gaussian noise, as in the STM autoencoder thesis.
     "thesis": [
         {"type": "stripes", "p": 1.0, "num_stripes": (1, 10), "width": (1, 4)},
         {"type": "gaussian", "p": 1.0, "sigma": (0.0, 0.08)},
+    ],
+    # MAED-CNN's three: scan(-line) noise, Gaussian noise, periodic noise.
+    "maed": [
+        {"type": "line_offsets", "p": 1.0, "sigma": (0.0, 0.08), "exponent": (0.0, 1.5)},
+        {"type": "gaussian", "p": 1.0, "sigma": (0.0, 0.08)},
+        {"type": "periodic", "p": 1.0, "amplitude": (0.0, 0.06), "cycles": (2.0, 40.0), "harmonic": 0.0},
+    ],
+    # The whole library, in the order the instrument adds it: the tip (blur, tip change) acts on the signal,
+    # then the electronics and feedback add line noise, scars, interference, white and impulse noise.
+    # Strengths from the noisy real scans in ../shared/data/stm (leveled, normalized to the 0.5-99.5 %
+    # percentiles): line-offset std 0.005-0.07, white noise std up to ~0.07, scars of 1-3 lines.
+    "stm": [
+        {"type": "gaussian_blur", "p": 0.2, "sigma": (0.3, 1.2)},
+        {"type": "tip_change", "p": 0.15, "row": (0.1, 0.9), "offset": (-0.15, 0.15), "blur": (0.0, 2.0),
+         "contrast": (0.7, 1.1)},
+        {"type": "flicker", "p": 0.5, "sigma": (0.005, 0.03), "exponent": (0.8, 1.5)},
+        {"type": "line_offsets", "p": 0.9, "sigma": (0.005, 0.07), "exponent": (0.0, 1.5)},
+        {"type": "scars", "p": 0.5, "count": (1, 6), "rows": (1, 3), "length": (0.05, 0.6), "strength": (0.05, 0.4)},
+        {"type": "periodic", "p": 0.25, "amplitude": (0.005, 0.04), "cycles": (2.0, 40.0), "harmonic": (0.0, 0.5)},
+        {"type": "stripes", "p": 0.1, "num_stripes": (1, 4), "width": (1, 2)},
+        {"type": "gaussian", "p": 0.9, "sigma": (0.003, 0.06)},
+        {"type": "salt_pepper", "p": 0.1, "fraction": (0.0005, 0.005)},
     ],
 }
 
@@ -102,16 +252,21 @@ def resolve(spec) -> list[dict]:
 
 
 def apply(image, seed, spec) -> tf.Tensor:
-    """Apply a composition of noises in order, each with its probability; clip the result to [0, 1]."""
+    """Apply a composition of noises in order, each with its probability; clip the result to [0, 1].
+    A noise that is not drawn is not computed (`tf.cond`)."""
     specs = resolve(spec)
     if not specs:
         return image
     for item, s in zip(specs, _seeds(seed, len(specs))):
         params = {k: v for k, v in item.items() if k not in ("type", "p")}
         s_p, s_fn = _seeds(s, 2)
-        noisy = _NOISES[item["type"]](image, s_fn, **params)
+        fn = _NOISES[item["type"]]
         if item["p"] >= 1.0:
-            image = noisy
-        else:
-            image = tf.where(tf.random.stateless_uniform([], s_p) < item["p"], noisy, image)
+            image = fn(image, s_fn, **params)
+        elif item["p"] > 0.0:
+            image = tf.cond(
+                tf.random.stateless_uniform([], s_p) < item["p"],
+                lambda fn=fn, image=image, s_fn=s_fn, params=params: fn(image, s_fn, **params),
+                lambda image=image: image,
+            )
     return tf.clip_by_value(image, 0.0, 1.0)

@@ -14,8 +14,8 @@ import stm_zoo  # noqa: F401  (backend selection before keras)
 import keras
 
 from stm_zoo import losses
-from stm_zoo import metrics as metrics_lib
 from stm_zoo import noise as noise_lib
+from stm_zoo import scale, selfsup
 
 DEFAULTS: dict = {
     "model": "autoencoder_thesis",
@@ -35,13 +35,16 @@ DEFAULTS: dict = {
     "seed": 0,
     "out": "runs/run",
     "precision": "float32",
-    "data_parallel": True,
-    "trainer": "supervised",
+    "data_parallel": True,  # split each batch over all devices when there are several (stm_zoo.scale)
+    "model_parallel": 1,  # >1: also split kernels' output channels over this many devices (large models)
+    "trainer": "supervised",  # or "selfsup": blind-spot training on noisy images alone (stm_zoo.selfsup)
+    "blindspot": dict(selfsup.BLINDSPOT),  # the selfsup trainer's masks
+    "init_from": "",  # a .keras path or pretrained zoo name whose weights start the run (fine-tuning)
 }
 
 # Fields whose value may be of another type than the default's.
 _ALSO_ALLOWED = {"noise": (str, list, tuple), "learning_rate": (int, float)}
-_DICT_FIELDS = ("model_kwargs", "augment")
+_DICT_FIELDS = ("model_kwargs", "augment", "blindspot")
 
 
 class RecipeError(ValueError):
@@ -114,8 +117,11 @@ def validate(config: dict) -> dict:
         raise RecipeError(f"unknown optimizer {full['optimizer']!r}; known: adam, adamw")
     if full["lr_schedule"] not in ("constant", "cosine"):
         raise RecipeError(f"unknown lr_schedule {full['lr_schedule']!r}; known: constant, cosine")
-    if full["trainer"] != "supervised":
-        raise RecipeError(f"unknown trainer {full['trainer']!r}; known: supervised")
+    try:
+        full = selfsup.check_recipe(full)  # trainer, blindspot, init_from
+        scale.check(full)  # precision, device layout
+    except ValueError as e:
+        raise RecipeError(str(e)) from None
     return full
 
 
@@ -179,38 +185,47 @@ def fit(config: dict, callbacks: list = (), verbose="auto") -> keras.callbacks.H
     _write_json_atomic(config, out / "recipe.json")
     keras.utils.set_random_seed(config["seed"])
 
-    train_ds, val_ds = pipeline.training_datasets(
-        config["data"],
-        patch_size=config["patch_size"],
-        batch_size=config["batch_size"],
-        validation_steps=config["validation_steps"],
-        noise=config["noise"],
-        augment=config["augment"],
-        seed=config["seed"],
-    )
+    if config["trainer"] == "selfsup":
+        train_ds, val_ds = selfsup.training_datasets(config)
+    else:
+        train_ds, val_ds = pipeline.training_datasets(
+            config["data"],
+            patch_size=config["patch_size"],
+            batch_size=config["batch_size"],
+            validation_steps=config["validation_steps"],
+            noise=config["noise"],
+            augment=config["augment"],
+            seed=config["seed"],
+        )
     state = out / "checkpoint" / "training_metadata.json"
     if state.exists():
         print(f"resuming {out} after epoch {json.loads(state.read_text())['epoch']}")
-    model = models.build(config["model"], **config["model_kwargs"])
-    model.compile(
-        optimizer=_optimizer(config),
-        loss=losses.get(config["loss"]),
-        metrics=metrics_lib.training_metrics(),
-    )
-    history = model.fit(
-        train_ds,
-        epochs=config["epochs"],
-        steps_per_epoch=config["steps_per_epoch"],
-        validation_data=val_ds,
-        callbacks=[
-            keras.callbacks.BackupAndRestore(str(out / "checkpoint"), delete_checkpoint=False),
-            keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False),
-            keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
-            *callbacks,
-        ],
-        shuffle=False,  # tf.data shuffles by drawing
-        verbose=verbose,
-    )
+    supervised = config["trainer"] == "supervised"
+    with scale.scope(config):  # device layout (data / model parallel) and precision policy
+        model = models.build(config["model"], **config["model_kwargs"])
+        model = scale.training_model(model, config)  # same weights; XLA-friendly pools, float32 outputs
+        if config["init_from"]:
+            model.set_weights(selfsup.load_init(config["init_from"]).get_weights())
+        model.compile(
+            optimizer=_optimizer(config),
+            loss=losses.get(config["loss"]),
+            metrics=scale.training_metrics() if supervised else [],  # selfsup: no truth
+        )
+        history = model.fit(
+            train_ds,
+            epochs=config["epochs"],
+            steps_per_epoch=config["steps_per_epoch"],
+            validation_data=val_ds,
+            callbacks=[
+                *([scale.ValidationSSIM(val_ds)] if supervised else []),  # first: adds val_ssim to the logs
+                keras.callbacks.BackupAndRestore(str(out / "checkpoint"), delete_checkpoint=False),
+                keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False),
+                keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
+                *callbacks,
+            ],
+            shuffle=False,  # tf.data shuffles by drawing
+            verbose=verbose,
+        )
     # The shipped model carries weights only (no optimizer or compile state), so it loads anywhere.
     final = models.build(config["model"], **config["model_kwargs"])
     final.set_weights(model.get_weights())

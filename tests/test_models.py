@@ -12,6 +12,13 @@ from conftest import run_python
 TINY = {
     "autoencoder_thesis": ({}, 32),
     "autoencoder_original": ({}, 32),
+    "hcanet": (dict(dim=8, num_blocks=(1, 1, 1), num_refinement_blocks=0), 32),
+    "swinir": (dict(embed_dim=12, depths=(2,), num_heads=(2,)), 32),
+    "pda_net": (dict(filters=4, levels=3), 32),
+    "dncnn": ({}, 32),
+    "ridnet": ({}, 32),
+    "cbdnet": ({}, 32),
+    "pmrid": ({}, 32),
     "maed_cnn": (dict(backbone="B0", decoder_filters=[32, 16, 16, 8, 8]), 64),
 }
 
@@ -19,6 +26,12 @@ TINY = {
 PARAMS = {
     "autoencoder_thesis": 28_353,
     "autoencoder_original": 12_193,
+    "hcanet": 4_083_311,  # official HCANet.py at 1 band: 4,491,101 incl. inert depth taps of its 3-D kernels
+    "swinir": 903_121,  # light config, denoising head, incl. 32,400 relative-position-bias entries
+    "dncnn": 558_016,  # 556,096 trainable + 1,920 BN moving statistics
+    "ridnet": 1_497_041,
+    "cbdnet": 4_361_794,
+    "pmrid": 1_031_041,
 }
 
 

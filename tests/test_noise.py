@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -62,3 +64,144 @@ def test_probability_zero_leaves_image_untouched():
 def test_bad_specs_are_clear_errors(spec, message):
     with pytest.raises(ValueError, match=message):
         noise.resolve(spec)
+
+
+def _texture(h=64, w=64, seed=0):
+    """A smooth, non-constant test image in [0.2, 0.8]."""
+    y, x = np.mgrid[0:h, 0:w]
+    z = 0.5 + 0.15 * np.sin(x / 3.0 + seed) * np.cos(y / 5.0) + 0.1 * np.sin((x + y) / 7.0)
+    return tf.constant(z[..., None], tf.float32)
+
+
+def test_line_offsets_are_constant_along_each_row():
+    image = _texture()
+    out = noise.line_offsets(image, tf.constant([1, 2]), sigma=0.05).numpy()
+    shift = (out - image.numpy())[..., 0]
+    assert np.abs(shift - shift[:, :1]).max() < 1e-6  # one level per row
+    assert abs(shift[:, 0].std() - 0.05) < 0.01  # standard deviation `sigma` across rows
+
+
+def test_line_offsets_drift_like_1_over_f():
+    def lag1(exponent):
+        rows = [noise.line_offsets(_img(512, 4), tf.constant([i, 3]), sigma=0.05, exponent=exponent).numpy()[:, 0, 0]
+                for i in range(8)]
+        return np.mean([np.corrcoef(r[:-1], r[1:])[0, 1] for r in rows])
+
+    assert abs(lag1(0.0)) < 0.15  # independent lines
+    assert lag1(2.0) > 0.8  # random-walk drift: neighbouring lines alike
+
+
+def test_scars_are_short_runs_of_a_few_lines():
+    w = 64
+    for i in range(20):
+        out = noise.scars(_img(64, w), tf.constant([i, 5]), count=1, rows=(1, 3), length=(0.25, 0.5),
+                          strength=(0.1, 0.3)).numpy()[..., 0]
+        changed = out != 0.5
+        rows = np.flatnonzero(changed.any(axis=1))
+        assert 1 <= len(rows) <= 3 and np.all(np.diff(rows) == 1)  # ≤ 3 consecutive lines
+        for r in rows:
+            cols = np.flatnonzero(changed[r])
+            assert np.all(np.diff(cols) == 1)  # one contiguous segment …
+            assert 0.25 * w <= len(cols) <= 0.5 * w + 1  # … at least `length` long
+        shift = out[changed] - 0.5
+        assert np.all(np.abs(shift) >= 0.1 - 1e-6) and (np.all(shift > 0) or np.all(shift < 0))
+
+
+def test_tip_change_only_below_its_row():
+    image = _texture()
+    for i in range(5):
+        out = noise.tip_change(image, tf.constant([i, 1]), row=0.5, offset=(0.05, 0.1), blur=(1.0, 2.0)).numpy()
+        np.testing.assert_array_equal(out[:32], image.numpy()[:32])  # rows above the change untouched
+        assert np.abs(out[32:] - image.numpy()[32:]).mean() > 0.03
+
+
+def test_periodic_noise_is_a_peak_in_the_spectrum():
+    out = noise.periodic(_img(64, 64), tf.constant([4, 4]), amplitude=0.05, cycles=8.0, harmonic=0.0).numpy()[..., 0]
+    spectrum = np.abs(np.fft.rfft(out - out.mean(), axis=1)).mean(axis=0)
+    assert np.argmax(spectrum) == 8 and spectrum[8] > 10 * np.delete(spectrum, 8).max()
+    assert abs(out.std() - 0.05 / np.sqrt(2)) < 0.005
+
+
+def test_salt_and_pepper_fraction():
+    out = noise.salt_pepper(_img(256, 256), tf.constant([8, 9]), fraction=0.1, salt=0.25).numpy()
+    hit = (out == 0.0) | (out == 1.0)
+    assert abs(hit.mean() - 0.1) < 0.01
+    assert abs((out == 1.0).sum() / hit.sum() - 0.25) < 0.05
+    assert (out[~hit] == 0.5).all()
+
+
+def test_gaussian_blur_smooths():
+    white = tf.random.stateless_uniform([64, 64, 1], [1, 1])
+    out = noise.gaussian_blur(white, tf.constant([0, 0]), sigma=1.5).numpy()
+    assert out.shape == (64, 64, 1)
+    assert out.std() < 0.4 * white.numpy().std()
+    assert abs(out.mean() - white.numpy().mean()) < 0.01
+
+
+def test_flicker_is_1_over_f_along_the_fast_axis():
+    out = noise.flicker(_img(128, 256), tf.constant([2, 2]), sigma=0.03, exponent=1.0).numpy()[..., 0] - 0.5
+    assert abs(out.std() - 0.03) < 0.003
+    power = (np.abs(np.fft.rfft(out, axis=1)) ** 2).mean(axis=0)
+    # 1/f: the power at f=4 is ~ 16x the power at f=64 (white noise would give 1x)
+    assert 6 < power[3:6].mean() / power[60:69].mean() < 40
+
+
+@pytest.mark.parametrize("name", ["stripes", "line_offsets", "scars", "tip_change", "periodic", "flicker", "gaussian",
+                                  "salt_pepper", "gaussian_blur"])
+def test_each_noise_is_deterministic_under_its_seed(name):
+    fn = getattr(noise, name)
+    a = fn(_texture(), tf.constant([3, 1])).numpy()
+    b = fn(_texture(), tf.constant([3, 1])).numpy()
+    c = fn(_texture(), tf.constant([3, 2])).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_maed_preset_is_exactly_its_three_noises():
+    assert [s["type"] for s in noise.resolve("maed")] == ["line_offsets", "gaussian", "periodic"]
+    assert set(s["type"] for s in noise.resolve("stm")) == set(noise.names())
+
+
+@pytest.mark.parametrize("preset", ["stm", "maed", "thesis"])
+def test_presets_compose_inside_tf_data(preset):
+    spec = noise.resolve(preset)
+    ds = tf.data.Dataset.random(seed=3).batch(2).take(6)
+    ds = ds.map(lambda s: noise.apply(_texture(48, 40), s, spec))
+    first = np.stack([x.numpy() for x in ds])
+    second = np.stack([x.numpy() for x in ds])
+    np.testing.assert_array_equal(first, second)  # deterministic under the dataset's seed
+    assert first.shape == (6, 48, 40, 1) and first.min() >= 0 and first.max() <= 1
+    assert not np.array_equal(first[0], first[1])  # each element its own draw
+    assert np.abs(first - _texture(48, 40).numpy()).mean() > 1e-3
+
+
+def test_composition_applies_noises_in_order():
+    # line offsets then scars: the result differs from the clean image by row offsets plus partial-row shifts
+    spec = [{"type": "line_offsets", "sigma": 0.05}, {"type": "scars", "count": 2, "strength": 0.2}]
+    out = noise.apply(_img(64, 64), tf.constant([7, 7]), spec).numpy()[..., 0] - 0.5
+    row_levels = np.median(out, axis=1)
+    residual = out - row_levels[:, None]
+    assert row_levels.std() > 0.02
+    rows_with_scars = np.flatnonzero(np.abs(residual).max(axis=1) > 0.1)
+    assert 1 <= len(rows_with_scars) <= 2 * 3
+
+
+def test_noise_preview_cli_writes_png(tmp_path):
+    from typer.testing import CliRunner
+
+    from stm_zoo.cli import app
+
+    recipe = str(Path(__file__).resolve().parents[1] / "recipes" / "autoencoder.py")
+    out = tmp_path / "preview.png"
+    args = ["noise-preview", recipe, "-o", str(out), "--n", "3", "--set", "patch_size=32",
+            "--set", "noise='stm'"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    from PIL import Image
+
+    with Image.open(out) as png:
+        assert png.format == "PNG" and png.size[0] > 100
+    assert [p.name for p in tmp_path.iterdir()] == ["preview.png"]  # no temporary file left
+
+    result = CliRunner().invoke(app, ["noise-preview", recipe, "-o", str(tmp_path / "x.jpg")])
+    assert result.exit_code == 2 and "name it *.png" in result.output

@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from stm_zoo import noise as noise_lib
-from stm_zoo.data import simulate
+from stm_zoo.data import simulate as simulator
 from stm_zoo.data.augment import augment as augment_patch
 from stm_zoo.data.augment import crop_size_for
 
@@ -23,7 +23,7 @@ def default_images() -> list[np.ndarray]:
     plus simulated lattices, so the main job runs offline."""
     folder = resources.files("stm_zoo.data") / "default"
     real = [np.load(str(p)).astype(np.float32) for p in sorted(folder.iterdir()) if p.name.endswith(".npy")]
-    return real + simulate.surfaces(16, seed=2024, size_px=256)
+    return real + simulator.surfaces(16, seed=2024, size_px=256)
 
 
 def folder_images(path: str | Path) -> list[np.ndarray]:
@@ -44,12 +44,37 @@ def folder_images(path: str | Path) -> list[np.ndarray]:
     return images
 
 
-def clean_images(source: str) -> list[np.ndarray]:
+SYNTHETIC_IMAGES = 64  # size of the simulated pool for data="synthetic" (256² each)
+
+
+def clean_images(source: str, simulate: dict | None = None) -> list[np.ndarray]:
+    """Clean 2-D float32 images in [0, 1] from a data source:
+    "default" (embedded scans + simulated), "synthetic" (the simulator; `simulate` overrides its parameters,
+    see `stm_zoo.data.simulate.DEFAULTS`), "tfds:NAME" (the train split of a TFDS dataset, built locally on
+    first use: "tfds:stm_synthetic", "tfds:stm_synthetic/large", "tfds:stm_folder:/path/to/scans"),
+    or a folder of scans."""
+    if simulate and source != "synthetic":
+        raise ValueError(f"simulate parameters apply only to data='synthetic', not {source!r}")
     if source == "default":
         return default_images()
     if source == "synthetic":
-        return simulate.surfaces(64, seed=0, size_px=256)
+        return simulator.surfaces(SYNTHETIC_IMAGES, seed=0, size_px=256, params=simulate)
+    if source.startswith("tfds:"):
+        from stm_zoo.data import tfds_builders
+
+        return tfds_builders.load_images(source[len("tfds:"):], "train")
     return folder_images(source)
+
+
+def train_validation_images(source: str, simulate: dict | None = None):
+    """(train, validation) clean images: a TFDS source's own validation split when it has one, else `split`."""
+    if source.startswith("tfds:"):
+        from stm_zoo.data import tfds_builders
+
+        train = clean_images(source)
+        val = tfds_builders.load_images(source[len("tfds:"):], "validation")
+        return (train, val) if val else split(train)
+    return split(clean_images(source, simulate))
 
 
 def split(images: list[np.ndarray], every: int = 5) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -125,9 +150,10 @@ def training_datasets(
     noise="thesis",
     augment: dict | None = None,
     seed: int = 0,
+    simulate: dict | None = None,
 ) -> tuple[tf.data.Dataset, tf.data.Dataset]:
     """(train, validation): train is infinite with fresh draws; validation is fixed (same noise every epoch)."""
-    train_images, val_images = split(clean_images(source))
+    train_images, val_images = train_validation_images(source, simulate)
     train = pairs(train_images, patch_size=patch_size, noise=noise, augment=augment, seed=seed)
     train = train.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
     val = pairs(val_images, patch_size=patch_size, noise=noise, augment=augment, seed=seed + 1,

@@ -6,5 +6,13 @@ Each family lives in one file of this package and registers itself on import.
 import stm_zoo  # noqa: F401  (backend selection before keras)
 from stm_zoo.models.registry import ModelInfo, build, info, names, register
 from stm_zoo.models import autoencoder  # noqa: F401,E402  (registers models)
+from stm_zoo.models import hcanet  # noqa: F401,E402
+from stm_zoo.models import swinir  # noqa: F401,E402
+from stm_zoo.models import pda_net  # noqa: F401,E402
+from stm_zoo.models import dncnn  # noqa: F401,E402
+from stm_zoo.models import ridnet  # noqa: F401,E402
+from stm_zoo.models import cbdnet  # noqa: F401,E402
+from stm_zoo.models import pmrid  # noqa: F401,E402
+from stm_zoo.models import maed  # noqa: F401,E402
 
 __all__ = ["ModelInfo", "build", "info", "names", "register"]

@@ -1,0 +1,180 @@
+"""Training on whatever hardware is there: device layout (data / model parallel over every device), mixed
+precision, and a training graph that XLA also runs fast on CPUs.
+
+`train.fit` uses it as: `check(config)` when the recipe loads, `with scope(config):` around build, compile and
+fit, `training_model(model, config)` on the built model, and `training_metrics()` + `ValidationSSIM` for metrics.
+"""
+
+import contextlib
+
+import numpy as np
+
+import stm_zoo  # noqa: F401  (backend selection before keras)
+import keras
+from keras import layers, ops
+
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+def check(config: dict) -> None:
+    """Raise ValueError (one line) when the recipe's precision or device layout cannot run here."""
+    if config["precision"] not in PRECISIONS:
+        raise ValueError(f"unknown precision {config['precision']!r}; known: {', '.join(PRECISIONS)}")
+    split = config["model_parallel"]
+    if split < 1:
+        raise ValueError(f"model_parallel must be ≥ 1, got {split}")
+    n = len(keras.distribution.list_devices())
+    if split > 1:
+        if not config["data_parallel"]:
+            raise ValueError("model_parallel needs data_parallel=True (the device mesh splits batch × model)")
+        if n % split:
+            raise ValueError(f"model_parallel={split} must divide the device count {n}")
+    if config["data_parallel"] and n > 1:
+        replicas = n // split
+        if config["batch_size"] % replicas:
+            raise ValueError(
+                f"batch_size {config['batch_size']} must be divisible by the {replicas} data-parallel replicas "
+                f"({n} devices, model_parallel={split}); change batch_size or set data_parallel=False"
+            )
+
+
+class _ShardLastAxis(keras.distribution.ModelParallel):
+    """Model parallel without a hand-written LayoutMap: every kernel whose last axis (output channels) divides
+    by the 'model' mesh axis is split along it; everything else is replicated. Fits any conv net, e.g. MAED's
+    EfficientNet-B7 encoder on large inputs (GSPMD then splits the activations by channel too)."""
+
+    def get_variable_layout(self, variable):
+        if getattr(variable, "_layout", None) is not None:
+            return variable._layout
+        split = self.device_mesh.shape[1]
+        spec = [None] * len(variable.shape)
+        if len(variable.shape) >= 2 and variable.shape[-1] % split == 0:
+            spec[-1] = "model"
+        return keras.distribution.TensorLayout(spec, self.device_mesh)
+
+
+def distribution(config: dict):
+    """The keras.distribution for this recipe on the visible devices, or None for a single device."""
+    devices = keras.distribution.list_devices()
+    if not config["data_parallel"] or len(devices) == 1:
+        return None
+    split = config["model_parallel"]
+    if split == 1:
+        return keras.distribution.DataParallel(devices=devices)
+    mesh = keras.distribution.DeviceMesh((len(devices) // split, split), ["batch", "model"], devices)
+    return _ShardLastAxis(layout_map=keras.distribution.LayoutMap(mesh), batch_dim_name="batch")
+
+
+@contextlib.contextmanager
+def scope(config: dict):
+    """Device layout and dtype policy of the recipe for what runs inside (build, compile, fit); both restored
+    on exit, so a later plain `models.build` gives a float32, single-device model."""
+    previous_policy = keras.config.dtype_policy()
+    previous_distribution = keras.distribution.distribution()
+    keras.config.set_dtype_policy(config["precision"])
+    keras.distribution.set_distribution(distribution(config))
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+        keras.distribution.set_distribution(previous_distribution)
+
+
+@keras.saving.register_keras_serializable(package="stm_zoo")
+class SliceMaxPooling2D(layers.Layer):
+    """2×2, stride-2 max pooling written as the maximum of the four strided phases of the input: the same values
+    as `MaxPooling2D(2)`, but its gradient is elementwise. XLA:CPU runs the gradient of `MaxPooling2D`
+    (select-and-scatter) on one core, ~15× slower (430 ms vs 27 ms for 8×256²×32), the largest single cost
+    of the thesis autoencoder's train step. Used only in training graphs; saved models keep `MaxPooling2D`."""
+
+    def __init__(self, padding: str = "valid", **kwargs):
+        super().__init__(**kwargs)
+        self.padding = padding
+
+    def call(self, x):
+        h, w = x.shape[1], x.shape[2]
+        if h is None or w is None:  # symbolic size (TF graph): no static phases, use the plain op
+            return ops.max_pool(x, 2, 2, padding=self.padding)
+        if self.padding == "same":  # ceil(h / 2) windows: repeat the last row / column (max unchanged)
+            x = ops.pad(x, [[0, 0], [0, h % 2], [0, w % 2], [0, 0]], mode="edge")
+        else:
+            x = x[:, : h - h % 2, : w - w % 2]
+        return ops.maximum(
+            ops.maximum(x[:, 0::2, 0::2], x[:, 1::2, 0::2]), ops.maximum(x[:, 0::2, 1::2], x[:, 1::2, 1::2])
+        )
+
+    def compute_output_shape(self, input_shape):
+        def out(n):
+            if n is None:
+                return None
+            return -(-n // 2) if self.padding == "same" else n // 2
+
+        return (input_shape[0], out(input_shape[1]), out(input_shape[2]), input_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding}
+
+
+def _is_2x2_pool(layer) -> bool:
+    return (
+        type(layer) is layers.MaxPooling2D
+        and tuple(layer.pool_size) == (2, 2)
+        and tuple(layer.strides) == (2, 2)
+        and layer.data_format == "channels_last"
+    )
+
+
+def training_model(model: keras.Model, config: dict) -> keras.Model:
+    """The graph to train: `model`'s own layers and weights (shared, so training updates `model`), with 2×2
+    max pools as `SliceMaxPooling2D` and, under a mixed policy, the outputs cast to float32 so the loss and
+    metrics see float32. A model that needs neither comes back unchanged."""
+    if not getattr(model, "outputs", None):  # a subclassed model: no graph to rewrite
+        return model
+    swap = any(_is_2x2_pool(layer) for layer in model.layers)
+    cast = config["precision"] != "float32" and any(o.dtype != "float32" for o in model.outputs)
+    if not (swap or cast):
+        return model
+    if swap:
+
+        def clone(layer):
+            if _is_2x2_pool(layer):
+                return SliceMaxPooling2D(layer.padding, name=layer.name, dtype=layer.dtype_policy)
+            return layer  # shared: same weights
+
+        model = keras.models.clone_model(model, clone_function=clone)
+    if cast:
+        outputs = [
+            layers.Activation("linear", dtype="float32", name=f"output_float32_{i}")(o)
+            for i, o in enumerate(model.outputs)
+        ]
+        model = keras.Model(model.inputs, outputs[0] if len(outputs) == 1 else outputs, name=model.name)
+    return model
+
+
+def training_metrics() -> list:
+    """Metrics computed inside the train step: PSNR only (cheap). SSIM comes from `ValidationSSIM`."""
+    from stm_zoo import metrics as metrics_lib
+
+    return [keras.metrics.MeanMetricWrapper(metrics_lib.psnr_ops, name="psnr")]
+
+
+class ValidationSSIM(keras.callbacks.Callback):
+    """Adds `val_ssim` (mean SSIM over the validation batches) to each epoch's logs; list it before callbacks
+    that read the logs. SSIM is an 11×11 single-channel convolution that XLA:CPU runs on one core: inside the
+    train step it took ~30–40 % of the thesis autoencoder's step, so it is computed here once per epoch, with
+    scikit-image (`stm_zoo.metrics.ssim`, the same definition as `ssim_ops`)."""
+
+    def __init__(self, validation_data):
+        super().__init__()
+        self.validation_data = validation_data
+
+    def on_epoch_end(self, epoch, logs=None):
+        from stm_zoo import metrics as metrics_lib
+
+        if logs is None:
+            return
+        scores = []
+        for noisy, clean in self.validation_data.as_numpy_iterator():
+            denoised = np.asarray(self.model.predict_on_batch(noisy), np.float32)
+            scores += [metrics_lib.ssim(c[..., 0], d[..., 0]) for c, d in zip(clean, denoised)]
+        logs["val_ssim"] = float(np.mean(scores))
