@@ -12,6 +12,7 @@ import pytest
 
 import stm_zoo.models as zoo
 from stm_zoo.models import maed
+from stm_zoo.models.layers import CropToMatch, PadToMultiple
 
 import keras  # noqa: E402  (after stm_zoo: backend choice)
 
@@ -42,15 +43,15 @@ def assert_same_weights(a, b):
 
 def test_pad_and_crop_undo_each_other():
     x = np.random.default_rng(0).random((2, 48, 80, 1), dtype=np.float32)
-    padded = np.asarray(maed.ReflectPadToMultiple(32)(x))
+    padded = np.asarray(PadToMultiple(32)(x))
     assert padded.shape == (2, 64, 96, 1)
     np.testing.assert_array_equal(padded, np.pad(x, [(0, 0), (8, 8), (8, 8), (0, 0)], mode="reflect"))
-    np.testing.assert_array_equal(np.asarray(maed.CropToReference(32)([padded, x])), x)
+    np.testing.assert_array_equal(np.asarray(CropToMatch(32)([padded, x])), x)
     # odd padding: the extra pixel goes to the end
     x = x[:, :47, :77]
-    padded = np.asarray(maed.ReflectPadToMultiple(32)(x))
+    padded = np.asarray(PadToMultiple(32)(x))
     np.testing.assert_array_equal(padded, np.pad(x, [(0, 0), (8, 9), (9, 10), (0, 0)], mode="reflect"))
-    np.testing.assert_array_equal(np.asarray(maed.CropToReference(32)([padded, x])), x)
+    np.testing.assert_array_equal(np.asarray(CropToMatch(32)([padded, x])), x)
 
 
 def test_squeeze_excite_is_a_per_channel_mask_from_two_dense_layers():

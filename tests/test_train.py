@@ -102,8 +102,7 @@ def cli(*args, cwd):
                           timeout=600)
 
 
-def test_cli_fit_then_resume_then_load_in_fresh_process(tmp_path, request):
-    repo = request.config.rootpath
+def test_cli_fit_then_resume_then_load_in_fresh_process(tmp_path):
     out = tmp_path / "cli_run"
     args = ["fit", RECIPE, *sum((["--set", t] for t in TINY), []), "--out", str(out)]
     first = cli(*args, "--set", "epochs=1", cwd=tmp_path)

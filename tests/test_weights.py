@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import stm_zoo
 from stm_zoo import weights
 from stm_zoo.weights import WeightsError
 

@@ -16,6 +16,7 @@ from stm_zoo.data.augment import augment as augment_patch
 from stm_zoo.data.augment import crop_size_for
 
 IMAGE_SUFFIXES = (".npy", ".png", ".tif", ".tiff")
+DEFAULT_SIMULATED = 128  # simulated surfaces (256², ~12 ms each) beside the 7 real scans of data="default"
 
 
 def default_images() -> list[np.ndarray]:
@@ -23,7 +24,7 @@ def default_images() -> list[np.ndarray]:
     plus simulated lattices, so the main job runs offline."""
     folder = resources.files("stm_zoo.data") / "default"
     real = [np.load(str(p)).astype(np.float32) for p in sorted(folder.iterdir()) if p.name.endswith(".npy")]
-    return real + simulator.surfaces(16, seed=2024, size_px=256)
+    return real + simulator.surfaces(DEFAULT_SIMULATED, seed=2024, size_px=256)
 
 
 def folder_images(path: str | Path) -> list[np.ndarray]:

@@ -18,7 +18,7 @@ CHANNEL_ALIASES = {
 }
 
 # Case matters: "A" is ampere, angstrom is "Å", "AA" or "Ang".
-LENGTH_UNITS = {"m": 1.0, "mm": 1e-3, "um": 1e-6, "µm": 1e-6, "μm": 1e-6, "nm": 1e-9, "Å": 1e-10, "Å": 1e-10,
+LENGTH_UNITS = {"m": 1.0, "mm": 1e-3, "um": 1e-6, "µm": 1e-6, "μm": 1e-6, "nm": 1e-9, "Å": 1e-10, "Å": 1e-10,
                 "AA": 1e-10, "Ang": 1e-10, "Angstrom": 1e-10, "angstrom": 1e-10, "pm": 1e-12}
 CURRENT_UNITS = {"A": 1.0, "mA": 1e-3, "uA": 1e-6, "µA": 1e-6, "μA": 1e-6, "nA": 1e-9, "pA": 1e-12, "fA": 1e-15}
 

@@ -6,7 +6,9 @@ network has no output activation; the clip only keeps the zoo's [0, 1] contract 
 that range). Built-in layers only, so a saved model loads with plain Keras.
 
 As in the authors' Keras code (cszn/DnCNN TrainingCodes/dncnn_keras): orthogonal initialisation, bias on
-the first conv only, BN epsilon 1e-4 with a small momentum (they advise ≤ 0.9; we use 0.9). Parameters at the
+the first conv only, BN epsilon 1e-4 with a small momentum (they advise ≤ 0.9; we use 0.9). One change: the
+noise layer starts at zero, so training starts from the identity (output = input) instead of from a random
+noise estimate that the [0, 1] clip partly cuts off from the gradient. Parameters at the
 defaults: 558,016 in Keras' count = 556,096 trainable + 1,920 BN moving statistics. The paper text gives no
 exact count; "0.56 M" is the usual quote.
 """
@@ -34,7 +36,7 @@ def dncnn(depth: int = 17, filters: int = 64, input_shape=(None, None, 1)) -> ke
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer="orthogonal", name=f"conv{i}")(x)
         x = layers.BatchNormalization(momentum=0.9, epsilon=1e-4, name=f"bn{i}")(x)
         x = layers.ReLU(name=f"relu{i}")(x)
-    noise = layers.Conv2D(1, 3, padding="same", use_bias=False, kernel_initializer="orthogonal", name="noise")(x)
+    noise = layers.Conv2D(1, 3, padding="same", use_bias=False, kernel_initializer="zeros", name="noise")(x)
     denoised = layers.Subtract(name="residual")([noisy, noise])
     clean = layers.ReLU(max_value=1.0, name="clean")(denoised)
     return keras.Model(noisy, clean, name="dncnn")

@@ -27,6 +27,7 @@ Adapted from the official code (github.com/summitgao/HCANet), which treats the 3
 import keras
 from keras import layers, ops
 
+from stm_zoo.models.layers import CropToMatch, PadToMultiple
 from stm_zoo.models.registry import register
 
 
@@ -179,39 +180,10 @@ class HCANetPixelShuffle(layers.Layer):
         return {**super().get_config(), "down": self.down}
 
 
-@keras.saving.register_keras_serializable(package="stm_zoo")
-class HCANetPad(layers.Layer):
-    """Reflect-pads H and W at the bottom/right up to the next multiple of `multiple` (each must exceed its pad)."""
-
-    def __init__(self, multiple: int, **kwargs):
-        super().__init__(**kwargs)
-        self.multiple = multiple
-
-    def call(self, x):
-        _, h, w, _ = ops.shape(x)
-        return ops.pad(x, [[0, 0], [0, (-h) % self.multiple], [0, (-w) % self.multiple], [0, 0]], mode="reflect")
-
-    def compute_output_shape(self, input_shape):
-        b, h, w, c = input_shape
-        up = lambda n: None if n is None else -(-n // self.multiple) * self.multiple  # noqa: E731
-        return (b, up(h), up(w), c)
-
-    def get_config(self):
-        return {**super().get_config(), "multiple": self.multiple}
 
 
-@keras.saving.register_keras_serializable(package="stm_zoo")
-class HCANetCrop(layers.Layer):
-    """Crops `x` (first input) to the height and width of `reference` (second input)."""
 
-    def call(self, inputs):
-        x, reference = inputs
-        _, h, w, _ = ops.shape(reference)
-        return x[:, :h, :w, :]
 
-    def compute_output_shape(self, input_shapes):
-        x_shape, ref_shape = input_shapes
-        return (x_shape[0], ref_shape[1], ref_shape[2], x_shape[3])
 
 
 def _cafm(x, heads, name):
@@ -265,7 +237,7 @@ def hcanet(
     if len(num_blocks) != 3 or len(heads) != 3:
         raise ValueError(f"num_blocks and heads need 3 levels, got {num_blocks} and {heads}")
     inputs = keras.Input(shape=input_shape, name="noisy")
-    padded = HCANetPad(4, name="pad_to_4")(inputs)
+    padded = PadToMultiple(4, name="pad_to_4")(inputs)
     x = layers.Conv2D(dim, 3, padding="same", use_bias=False, name="patch_embed")(padded)
     enc1 = _camixing_blocks(x, num_blocks[0], heads[0], ffn_expansion_factor, "encoder1")
 
@@ -291,5 +263,5 @@ def hcanet(
 
     x = layers.Conv2D(input_shape[-1], 3, padding="same", use_bias=False, name="output")(x)
     x = layers.Add(name="residual")([x, padded])
-    outputs = HCANetCrop(name="clean")([x, inputs])
+    outputs = CropToMatch(4, name="clean")([x, inputs])
     return keras.Model(inputs, outputs, name="hcanet")

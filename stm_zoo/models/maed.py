@@ -28,15 +28,16 @@ turns it into the 0–255 range that EfficientNet's own `Rescaling(1/255)` + Ima
 Every `encoder_weights` choice gives the same set of weights (for "imagenet" keras.applications adds one
 weightless rescaling to match the original normalisation), so checkpoints are interchangeable.
 
-Any H×W ≥ 17: the image is reflect-padded to a multiple of 32 inside the model (`ReflectPadToMultiple`,
-split evenly between both sides) and the output cropped back (`CropToReference`).
+Any H×W ≥ 17: the image is reflect-padded to a multiple of 32 inside the model (`PadToMultiple`,
+split evenly between both sides) and the output cropped back (`CropToMatch`).
 """
 
 import os
 
 import keras
-from keras import layers, ops
+from keras import layers
 
+from stm_zoo.models.layers import CropToMatch, PadToMultiple
 from stm_zoo.models.registry import register
 
 BACKBONES = tuple(f"B{i}" for i in range(8))
@@ -50,60 +51,6 @@ SKIP_LAYERS = (
 )
 KERNEL_SIZES = (1, 3, 5, 7, 9)
 STRIDE = 32  # total downsampling of the encoder
-
-
-def _pads(size, multiple):
-    total = (-size) % multiple
-    return total // 2, total - total // 2
-
-
-@keras.saving.register_keras_serializable(package="stm_zoo")
-class ReflectPadToMultiple(layers.Layer):
-    """Reflect-pads H and W up to the next multiple of `multiple`, split evenly (the odd pixel goes last).
-
-    Each side gets at most multiple/2 pixels, so reflect padding needs H, W > multiple/2.
-    """
-
-    def __init__(self, multiple: int = STRIDE, **kwargs):
-        super().__init__(**kwargs)
-        self.multiple = int(multiple)
-
-    def call(self, x):
-        shape = ops.shape(x)
-        pad_h, pad_w = _pads(shape[1], self.multiple), _pads(shape[2], self.multiple)
-        return ops.pad(x, [[0, 0], list(pad_h), list(pad_w), [0, 0]], mode="reflect")
-
-    def compute_output_shape(self, input_shape):
-        b, h, w, c = input_shape
-        up = lambda n: None if n is None else n + sum(_pads(n, self.multiple))  # noqa: E731
-        return (b, up(h), up(w), c)
-
-    def get_config(self):
-        return {**super().get_config(), "multiple": self.multiple}
-
-
-@keras.saving.register_keras_serializable(package="stm_zoo")
-class CropToReference(layers.Layer):
-    """Undoes `ReflectPadToMultiple`: `CropToReference(m)([padded, reference])` crops `padded` to the H×W of
-    `reference` with the offsets that padding used."""
-
-    def __init__(self, multiple: int = STRIDE, **kwargs):
-        super().__init__(**kwargs)
-        self.multiple = int(multiple)
-
-    def call(self, inputs):
-        x, reference = inputs
-        shape = ops.shape(reference)
-        h, w = shape[1], shape[2]
-        top, left = _pads(h, self.multiple)[0], _pads(w, self.multiple)[0]
-        return x[:, top : top + h, left : left + w, :]
-
-    def compute_output_shape(self, input_shapes):
-        x_shape, ref_shape = input_shapes
-        return (x_shape[0], ref_shape[1], ref_shape[2], x_shape[3])
-
-    def get_config(self):
-        return {**super().get_config(), "multiple": self.multiple}
 
 
 def squeeze_excite(x, reduction: int, name: str):
@@ -171,7 +118,7 @@ def maed_cnn(
     encoder = efficientnet_encoder(backbone, encoder_weights)
 
     inputs = keras.Input(shape=input_shape, name="noisy")
-    x = ReflectPadToMultiple(STRIDE, name="pad_to_32")(inputs)
+    x = PadToMultiple(STRIDE, name="pad_to_32")(inputs)
 
     # (a) five parallel convolutions of different kernel sizes, channel expansion.
     branches = []
@@ -198,5 +145,5 @@ def maed_cnn(
         y = layers.Concatenate(name=f"dec{i + 1}_concat")([y, skip])
         y = residual_module(y, filters, name=f"dec{i + 1}_res")
     y = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="clean_padded")(y)
-    outputs = CropToReference(STRIDE, name="clean")([y, inputs])
+    outputs = CropToMatch(STRIDE, name="clean")([y, inputs])
     return keras.Model(inputs, outputs, name=f"maed_cnn_{backbone.lower()}")

@@ -21,44 +21,16 @@ sharing between the two domains. What we inferred and built (the layer sizes are
 """
 
 import keras
-from keras import layers, ops
+from keras import layers
 
+from stm_zoo.models.layers import CropToMatch, PadToMultiple
 from stm_zoo.models.registry import register
 
 
-@keras.saving.register_keras_serializable(package="stm_zoo")
-class PDANetPad(layers.Layer):
-    """Reflect-pads H and W at the bottom/right up to the next multiple of `multiple` (each must exceed its pad)."""
-
-    def __init__(self, multiple: int, **kwargs):
-        super().__init__(**kwargs)
-        self.multiple = multiple
-
-    def call(self, x):
-        _, h, w, _ = ops.shape(x)
-        return ops.pad(x, [[0, 0], [0, (-h) % self.multiple], [0, (-w) % self.multiple], [0, 0]], mode="reflect")
-
-    def compute_output_shape(self, input_shape):
-        b, h, w, c = input_shape
-        up = lambda n: None if n is None else -(-n // self.multiple) * self.multiple  # noqa: E731
-        return (b, up(h), up(w), c)
-
-    def get_config(self):
-        return {**super().get_config(), "multiple": self.multiple}
 
 
-@keras.saving.register_keras_serializable(package="stm_zoo")
-class PDANetCrop(layers.Layer):
-    """Crops `x` (first input) to the height and width of `reference` (second input)."""
 
-    def call(self, inputs):
-        x, reference = inputs
-        _, h, w, _ = ops.shape(reference)
-        return x[:, :h, :w, :]
 
-    def compute_output_shape(self, input_shapes):
-        x_shape, ref_shape = input_shapes
-        return (x_shape[0], ref_shape[1], ref_shape[2], x_shape[3])
 
 
 def _double_conv(x, filters, name):
@@ -79,7 +51,7 @@ def pda_net(filters: int = 32, levels: int = 4, input_shape=(None, None, 1)) -> 
     if levels < 2:
         raise ValueError(f"levels must be >= 2, got {levels}")
     inputs = keras.Input(shape=input_shape, name="noisy")
-    padded = PDANetPad(2 ** (levels - 1), name="pad")(inputs)
+    padded = PadToMultiple(2 ** (levels - 1), name="pad")(inputs)
     x, skips = padded, []
     for level in range(levels - 1):
         x = _double_conv(x, filters * 2**level, f"enc{level}")
@@ -92,7 +64,7 @@ def pda_net(filters: int = 32, levels: int = 4, input_shape=(None, None, 1)) -> 
         x = _double_conv(x, filters * 2**level, f"dec{level}")
     x = layers.Conv2D(input_shape[-1], 1, name="correction")(x)
     x = layers.Add(name="residual")([padded, x])
-    outputs = PDANetCrop(name="clean")([x, inputs])
+    outputs = CropToMatch(2 ** (levels - 1), name="clean")([x, inputs])
     return keras.Model(inputs, outputs, name="pda_net")
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import keras
 from keras import layers, ops
 
+from stm_zoo.models.layers import CropToMatch, PadToMultiple
 from stm_zoo.models.registry import register
 
 
@@ -123,40 +124,10 @@ class SwinWindowAttention(layers.Layer):
                 "shift_size": self.shift_size}
 
 
-@keras.saving.register_keras_serializable(package="stm_zoo")
-class SwinPadToWindow(layers.Layer):
-    """Reflect-pads H and W at the bottom/right up to the next multiple of `multiple` (each must exceed its pad)."""
-
-    def __init__(self, multiple: int, **kwargs):
-        super().__init__(**kwargs)
-        self.multiple = multiple
-
-    def call(self, x):
-        _, h, w, _ = ops.shape(x)
-        pad = [[0, 0], [0, (-h) % self.multiple], [0, (-w) % self.multiple], [0, 0]]
-        return ops.pad(x, pad, mode="reflect")
-
-    def compute_output_shape(self, input_shape):
-        b, h, w, c = input_shape
-        up = lambda n: None if n is None else -(-n // self.multiple) * self.multiple  # noqa: E731
-        return (b, up(h), up(w), c)
-
-    def get_config(self):
-        return {**super().get_config(), "multiple": self.multiple}
 
 
-@keras.saving.register_keras_serializable(package="stm_zoo")
-class SwinCropToInput(layers.Layer):
-    """Crops `x` (first input) to the height and width of `reference` (second input)."""
 
-    def call(self, inputs):
-        x, reference = inputs
-        _, h, w, _ = ops.shape(reference)
-        return x[:, :h, :w, :]
 
-    def compute_output_shape(self, input_shapes):
-        x_shape, ref_shape = input_shapes
-        return (x_shape[0], ref_shape[1], ref_shape[2], x_shape[3])
 
 
 def _swin_layer(x, num_heads, window_size, shift, mlp_ratio, name):
@@ -190,7 +161,7 @@ def swinir(
     if len(depths) != len(num_heads):
         raise ValueError(f"depths {depths} and num_heads {num_heads} must have the same length")
     inputs = keras.Input(shape=input_shape, name="noisy")
-    padded = SwinPadToWindow(window_size, name="pad_to_window")(inputs)
+    padded = PadToMultiple(window_size, name="pad_to_window")(inputs)
     shallow = layers.Conv2D(embed_dim, 3, padding="same", name="conv_first")(padded)
     x = layers.LayerNormalization(epsilon=1e-5, name="patch_embed_norm")(shallow)
     for i, (depth, heads) in enumerate(zip(depths, num_heads)):
@@ -205,5 +176,5 @@ def swinir(
     x = layers.Add(name="body_residual")([x, shallow])
     x = layers.Conv2D(input_shape[-1], 3, padding="same", name="conv_last")(x)
     x = layers.Add(name="image_residual")([padded, x])
-    outputs = SwinCropToInput(name="clean")([x, inputs])
+    outputs = CropToMatch(window_size, name="clean")([x, inputs])
     return keras.Model(inputs, outputs, name="swinir")
