@@ -78,6 +78,7 @@ def predict_tiled(model, image: np.ndarray, tile: int = 256, overlap: int = 32, 
     weight = np.outer(_window_1d(th, oy), _window_1d(tw, ox)).astype(np.float32)
     total = np.zeros((ph, pw), np.float32)
     norm = np.zeros((ph, pw), np.float32)
+    batch_size = min(batch_size, len(positions))  # a one-tile image runs as a batch of one
     batch = np.zeros((batch_size, th, tw, 1), np.float32)
     for i in range(0, len(positions), batch_size):
         chunk = positions[i : i + batch_size]
