@@ -5,8 +5,8 @@ pair plus 0.01 × a least-squares GAN term that pushes the generator's denoised 
 simulated clean images, judged by a PatchGAN (`stm_zoo.models.pda_net.pda_net_discriminator`).
 "synthetic" (the physics-based surface simulator plus the thesis noise) stands in for the paper's physics
 simulations. Adam at 2e-4 is the usual GAN setting (the trainer's default optimizers also take β1 = 0.5); the
-paper's values are not public. The trainer also needs unpaired real noisy scans: no recipe key names their
-source yet (stm_zoo/train.py decides).
+paper's values are not public. Not runnable with `stm-zoo fit` yet: the trainer needs unpaired real noisy scans,
+no recipe key names them, and `stm_zoo.train` has no "adversarial" trainer; call `fit_adversarial` from Python.
 """
 
 

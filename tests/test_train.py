@@ -126,3 +126,16 @@ def test_cli_bad_key_exits_nonzero_naming_it(tmp_path, request):
 def test_cli_missing_recipe(tmp_path):
     result = cli("fit", "no_such_recipe.py", cwd=tmp_path)
     assert result.returncode != 0 and "recipe not found" in result.stderr
+
+
+NOT_WIRED = pytest.mark.xfail(strict=True, reason="stm-zoo fit has no 'adversarial' trainer yet (PDA-Net, issue 4)")
+RECIPES = sorted(str(p.relative_to(REPO / "recipes")) for p in (REPO / "recipes").rglob("*.py"))
+
+
+@pytest.mark.parametrize("recipe", [pytest.param(r, marks=NOT_WIRED) if r == "pda_net.py" else r for r in RECIPES])
+def test_every_recipe_loads_and_names_a_zoo_model(recipe):
+    from stm_zoo import models
+
+    config = train.load_recipe(str(REPO / "recipes" / recipe))  # validates every field
+    assert config["model"] in models.names()
+    assert config["out"].startswith("runs/")
