@@ -5,8 +5,11 @@ pair plus 0.01 × a least-squares GAN term that pushes the generator's denoised 
 simulated clean images, judged by a PatchGAN (`stm_zoo.models.pda_net.pda_net_discriminator`).
 "synthetic" (the physics-based surface simulator plus the thesis noise) stands in for the paper's physics
 simulations. Adam at 2e-4 is the usual GAN setting (the trainer's default optimizers also take β1 = 0.5); the
-paper's values are not public. Not runnable with `stm-zoo fit` yet: the trainer needs unpaired real noisy scans,
-no recipe key names them, and `stm_zoo.train` has no "adversarial" trainer; call `fit_adversarial` from Python.
+paper's values are not public.
+
+`real_data` holds the unpaired real scans. "embedded" (the seven real topographs shipped with stm-zoo) lets the
+recipe run offline; point it at your own noisy scans for the domain adaptation the method is for:
+    stm-zoo fit recipes/pda_net.py --set real_data=~/scans
 """
 
 
@@ -15,6 +18,7 @@ def get_config():
         "model": "pda_net",
         "trainer": "adversarial",
         "data": "synthetic",
+        "real_data": "embedded",
         "patch_size": 128,
         "batch_size": 8,
         "epochs": 50,

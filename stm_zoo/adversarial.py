@@ -7,15 +7,25 @@ Each step, on one batch of simulated (noisy, clean) pairs and one batch of unpai
 The same generator weights serve both domains (weight sharing). Least squares (LSGAN) as in CycleGAN, which
 PDA-Net builds on. Training runs on the JAX backend (`stateless_call` + `jax.value_and_grad`, one `jax.jit`
 step); the models themselves stay backend-agnostic.
+
+`fit_recipe` runs it from a recipe (`stm-zoo fit recipes/pda_net.py`): simulated pairs from `data`, unpaired
+real scans from `real_data`, PSNR/SSIM on the validation pairs and a checkpoint of both networks and both
+optimizers after every epoch (an interrupted run resumes from the last one), then `OUT/model.keras` (the
+generator) and `OUT/discriminator.keras`.
 """
 
+import csv
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 
 import keras
 import numpy as np
 from keras import ops
 
 from stm_zoo import losses
+from stm_zoo._atomic import atomic_path
+
+EMBEDDED_REAL = "embedded"  # real_data: the real scans shipped with the package (no simulated ones)
 
 
 def _batches(dataset: Iterable, name: str, paired: bool) -> Iterator:
@@ -34,6 +44,20 @@ def _batches(dataset: Iterable, name: str, paired: bool) -> Iterator:
             raise ValueError(f"{name}: the dataset yielded no batches")
 
 
+def _variable_groups(generator, discriminator, g_opt, d_opt) -> tuple:
+    """Every variable the trainer updates, in the order of its state tuple (and of a checkpoint)."""
+    return (generator.trainable_variables, generator.non_trainable_variables, g_opt.variables,
+            discriminator.trainable_variables, discriminator.non_trainable_variables, d_opt.variables)
+
+
+def _place(batch: np.ndarray):
+    """A batch laid out for the active keras.distribution (split over the batch axis when data parallel)."""
+    distribution = keras.distribution.distribution()
+    if distribution is None:
+        return batch
+    return keras.distribution.distribute_tensor(batch, distribution.get_data_layout(batch.shape))
+
+
 def fit_adversarial(
     generator: keras.Model,
     discriminator: keras.Model,
@@ -46,6 +70,8 @@ def fit_adversarial(
     generator_optimizer: keras.optimizers.Optimizer | None = None,
     discriminator_optimizer: keras.optimizers.Optimizer | None = None,
     on_step: Callable[[int, dict], None] | None = None,
+    steps_per_epoch: int | None = None,
+    on_epoch: Callable[[int, dict], None] | None = None,
 ) -> dict[str, list[float]]:
     """Train `generator` (in place) against `discriminator` for `steps` steps; return the per-step losses.
 
@@ -59,6 +85,9 @@ def fit_adversarial(
         adversarial_weight: weight of the generator's adversarial term against the supervised one.
         generator_optimizer, discriminator_optimizer: default Adam(2e-4, beta_1=0.5), the usual GAN setting.
         on_step: called as `on_step(step, logs)` after each step (step counts from 1), e.g. for logging.
+        steps_per_epoch, on_epoch: every `steps_per_epoch` steps the trained values are written back into the
+            models' and optimizers' variables and `on_epoch(epoch, mean_logs)` is called (epoch counts from 1),
+            e.g. to validate and checkpoint.
 
     Returns:
         {"loss": generator total, "supervised": ..., "adversarial": ..., "discriminator": ...}, one float per step.
@@ -70,8 +99,9 @@ def fit_adversarial(
     supervised_loss = losses.get(loss) if isinstance(loss, str) else loss
     g_opt = generator_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)
     d_opt = discriminator_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)
-    g_opt.build(generator.trainable_variables)
-    d_opt.build(discriminator.trainable_variables)
+    for optimizer, model in ((g_opt, generator), (d_opt, discriminator)):
+        if not optimizer.built:
+            optimizer.build(model.trainable_variables)
 
     def generator_loss(g_train, g_state, d_train, d_state, noisy, clean, real):
         denoised, g_state = generator.stateless_call(g_train, g_state, noisy, training=True)
@@ -100,36 +130,154 @@ def fit_adversarial(
         logs = {"loss": g_total, "supervised": supervised, "adversarial": adversarial, "discriminator": d_total}
         return (g_train, g_state, g_vars, d_train, d_state, d_vars), logs
 
-    state = (
-        [v.value for v in generator.trainable_variables],
-        [v.value for v in generator.non_trainable_variables],
-        [v.value for v in g_opt.variables],
-        [v.value for v in discriminator.trainable_variables],
-        [v.value for v in discriminator.non_trainable_variables],
-        [v.value for v in d_opt.variables],
-    )
+    groups = _variable_groups(generator, discriminator, g_opt, d_opt)
+    state = tuple([v.value for v in group] for group in groups)
     history: dict[str, list[float]] = {"loss": [], "supervised": [], "adversarial": [], "discriminator": []}
     pairs = _batches(paired_ds, "paired_ds", paired=True)
     reals = _batches(unpaired_real_ds, "unpaired_real_ds", paired=False)
+
+    def write_back(state):
+        for variables, values in zip(groups, state):
+            for variable, value in zip(variables, values):
+                variable.assign(value)
+
     try:
         for step in range(1, steps + 1):
             noisy, clean = next(pairs)
-            state, logs = train_step(state, noisy, clean, next(reals))
+            state, logs = train_step(state, _place(noisy), _place(clean), _place(next(reals)))
             logs = {k: float(v) for k, v in logs.items()}
             for key, value in logs.items():
                 history[key].append(value)
             if on_step is not None:
                 on_step(step, logs)
+            if steps_per_epoch and on_epoch is not None and step % steps_per_epoch == 0:
+                write_back(state)
+                on_epoch(step // steps_per_epoch,
+                         {k: float(np.mean(v[-steps_per_epoch:])) for k, v in history.items()})
+                state = tuple([v.value for v in group] for group in groups)  # Keras' predict donates buffers
     finally:  # write the trained values back, also when interrupted
-        g_train, g_state, g_vars, d_train, d_state, d_vars = state
-        for variables, values in (
-            (generator.trainable_variables, g_train),
-            (generator.non_trainable_variables, g_state),
-            (g_opt.variables, g_vars),
-            (discriminator.trainable_variables, d_train),
-            (discriminator.non_trainable_variables, d_state),
-            (d_opt.variables, d_vars),
-        ):
-            for variable, value in zip(variables, values):
-                variable.assign(value)
+        write_back(state)
+    return history
+
+
+# ---------------------------------------------------------------- from a recipe
+
+
+def check_recipe(full: dict) -> None:
+    """The `real_data` key against the trainer; ValueError with a one-line message."""
+    adversarial, real = full["trainer"] == "adversarial", full["real_data"]
+    if adversarial and not real:
+        raise ValueError("trainer 'adversarial' needs real_data: a folder of real noisy scans "
+                         f"(--set real_data=DIR), or {EMBEDDED_REAL!r} for the real scans shipped with stm-zoo")
+    if real and not adversarial:
+        raise ValueError(f"real_data is read only by trainer 'adversarial', not {full['trainer']!r}")
+    if adversarial and real != EMBEDDED_REAL and not Path(real).expanduser().is_dir():
+        raise ValueError(f"real_data {real!r}: folder not found")
+
+
+def real_images(real_data: str) -> list[np.ndarray]:
+    """The unpaired real scans of `real_data`: a folder of scans, or "embedded"."""
+    from stm_zoo.data import pipeline
+
+    if real_data == EMBEDDED_REAL:
+        return pipeline.embedded_real_images()
+    return pipeline.folder_images(Path(real_data).expanduser())
+
+
+def _save_checkpoint(path: Path, epoch: int, groups) -> None:
+    """Epoch and every trainer variable in one .npz, written to a temporary file and renamed."""
+    arrays = {f"v{i}": np.asarray(v) for i, v in enumerate(v for group in groups for v in group)}
+    with atomic_path(path, ".npz") as tmp:
+        np.savez(tmp, epoch=epoch, **arrays)
+
+
+def _load_checkpoint(path: Path, groups) -> int:
+    """Assign a checkpoint's values to `groups`; return the epoch it was written after."""
+    variables = [v for group in groups for v in group]
+    with np.load(path) as saved:
+        if len(saved.files) - 1 != len(variables):
+            raise ValueError(f"{path}: checkpoint of {len(saved.files) - 1} variables, this run has "
+                             f"{len(variables)}; delete it or use another out folder")
+        for i, variable in enumerate(variables):
+            variable.assign(saved[f"v{i}"])
+        return int(saved["epoch"])
+
+
+def _validate(generator: keras.Model, val_ds) -> dict:
+    from stm_zoo import metrics as metrics_lib
+
+    psnrs, ssims = [], []
+    for noisy, clean in val_ds.as_numpy_iterator():
+        denoised = np.clip(np.asarray(generator.predict_on_batch(noisy), np.float32), 0.0, 1.0)
+        for c, d in zip(clean, denoised):
+            psnrs.append(metrics_lib.psnr(c[..., 0], d[..., 0]))
+            ssims.append(metrics_lib.ssim(c[..., 0], d[..., 0]))
+    return {"val_psnr": float(np.mean(psnrs)), "val_ssim": float(np.mean(ssims))}
+
+
+def fit_recipe(config: dict) -> keras.callbacks.History:
+    """Run a validated recipe with `trainer="adversarial"` (see the module docstring); resume from
+    `OUT/checkpoint/adversarial.npz` when present."""
+    from stm_zoo import models, scale, train
+    from stm_zoo.data import pipeline
+    from stm_zoo.models.pda_net import pda_net_discriminator
+
+    out = Path(config["out"])
+    epochs, steps_per_epoch = config["epochs"], config["steps_per_epoch"]
+    paired, val_ds = pipeline.training_datasets(
+        config["data"], patch_size=config["patch_size"], batch_size=config["batch_size"],
+        validation_steps=config["validation_steps"], noise=config["noise"], augment=config["augment"],
+        seed=config["seed"])
+    real = pipeline.real_patches(real_images(config["real_data"]), patch_size=config["patch_size"],
+                                 batch_size=config["batch_size"], augment=config["augment"], seed=config["seed"] + 2)
+    checkpoint = out / "checkpoint" / "adversarial.npz"
+    with scale.scope(config):
+        generator = scale.training_model(models.build(config["model"], **config["model_kwargs"]), config)
+        if config["init_from"]:
+            from stm_zoo import selfsup
+
+            generator.set_weights(selfsup.load_init(config["init_from"]).get_weights())
+        discriminator = pda_net_discriminator()
+        g_opt = train._optimizer(config, beta_1=0.5)
+        d_opt = train._optimizer(config, beta_1=0.5)
+        g_opt.build(generator.trainable_variables)
+        d_opt.build(discriminator.trainable_variables)
+        groups = _variable_groups(generator, discriminator, g_opt, d_opt)
+        done = 0
+        if checkpoint.exists():
+            done = _load_checkpoint(checkpoint, groups)
+            print(f"resuming {out} after epoch {done}")
+        generator.compile(optimizer=g_opt)  # for TensorBoard's learning-rate scalar; fit_adversarial steps
+        board = keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False)
+        board.set_model(generator)
+        history = keras.callbacks.History()
+        history.set_model(generator)
+        history.on_train_begin()
+        csv_path = out / "history.csv"
+
+        def on_epoch(epoch: int, logs: dict):
+            epoch += done
+            logs = {**logs, **_validate(generator, val_ds)}
+            print(f"Epoch {epoch}/{epochs} - " + " - ".join(f"{k}: {v:.4g}" for k, v in logs.items()), flush=True)
+            board.on_epoch_end(epoch - 1, dict(logs))
+            history.on_epoch_end(epoch - 1, logs)
+            new = not csv_path.exists()
+            with csv_path.open("a", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=["epoch", *logs])
+                if new:
+                    writer.writeheader()
+                writer.writerow({"epoch": epoch - 1, **logs})
+            _save_checkpoint(checkpoint, epoch, groups)
+
+        if done < epochs:
+            fit_adversarial(generator, discriminator, paired, real, (epochs - done) * steps_per_epoch,
+                            loss=config["loss"], generator_optimizer=g_opt, discriminator_optimizer=d_opt,
+                            steps_per_epoch=steps_per_epoch, on_epoch=on_epoch)
+        board.on_train_end()
+    final = models.build(config["model"], **config["model_kwargs"])
+    final.set_weights(generator.get_weights())
+    critic = pda_net_discriminator()
+    critic.set_weights(discriminator.get_weights())
+    train.save_model_atomic(critic, out / "discriminator.keras")
+    train.save_model_atomic(final, out / "model.keras")
     return history

@@ -114,6 +114,7 @@ def eval_(
     import json
 
     from stm_zoo import evaluate, io, level
+    from stm_zoo._atomic import write_text
 
     try:
         methods = ["noisy", *evaluate.baseline_set(baselines), *[m for m in models.split(",") if m]]
@@ -145,9 +146,7 @@ def eval_(
         figures.comparison(outputs, plot, title=f"{Path(data).name}: {'real scan' if no_reference else noise + ' noise'}")
         typer.echo(f"figure → {plot}")
     if json_out:
-        tmp = json_out.with_name(f".{json_out.name}.tmp")
-        tmp.write_text(json.dumps(rows, indent=2))
-        tmp.replace(json_out)
+        write_text(json_out, json.dumps(rows, indent=2))
 
 
 weights_app = typer.Typer(help="Pretrained weights: list, download, verify and publish.", no_args_is_help=True)

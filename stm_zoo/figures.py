@@ -1,10 +1,10 @@
 """Figures for papers and lab notebooks (matplotlib, Agg): before/after panels and model comparisons."""
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from stm_zoo._atomic import atomic_path
 
 # Height units for colour bars: the largest that keeps numbers ≥ 1 over the image's range.
 _UNITS = [(1e-6, "µm"), (1e-9, "nm"), (1e-12, "pm")]
@@ -45,15 +45,8 @@ def _fft_log(image: np.ndarray) -> np.ndarray:
 
 def _save(fig, path: Path):
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix or ".png", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, path.suffix or ".png") as tmp:
         fig.savefig(tmp, dpi=150, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def before_after(noisy, denoised, path, title: str = "") -> Path:

@@ -220,14 +220,9 @@ def load_init(spec: str):
     return weights.load(spec)
 
 
-TRAINERS = ("supervised", "selfsup")
-
-
 def check_recipe(full: dict) -> dict:
-    """The self-supervised and fine-tuning parts of a recipe (`trainer`, its loss and augmentation,
+    """The self-supervised and fine-tuning parts of a recipe (the selfsup trainer's loss and augmentation,
     `blindspot`, `init_from`), checked; returns the recipe with `blindspot` completed. ValueError, one line."""
-    if full["trainer"] not in TRAINERS:
-        raise ValueError(f"unknown trainer {full['trainer']!r}; known: {', '.join(TRAINERS)}")
     selfsup = full["trainer"] == "selfsup"
     if selfsup != full["loss"].startswith("blindspot_"):
         raise ValueError(f"trainer 'selfsup' needs a blindspot_* loss, got {full['loss']!r}" if selfsup else

@@ -6,16 +6,15 @@ import ast
 import copy
 import importlib.util
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import stm_zoo  # noqa: F401  (backend selection before keras)
 import keras
 
 from stm_zoo import losses
+from stm_zoo._atomic import atomic_path, write_text
 from stm_zoo import noise as noise_lib
-from stm_zoo import scale, selfsup
+from stm_zoo import adversarial, scale, selfsup
 
 DEFAULTS: dict = {
     "model": "autoencoder_thesis",
@@ -37,7 +36,9 @@ DEFAULTS: dict = {
     "precision": "float32",
     "data_parallel": True,  # split each batch over all devices when there are several (stm_zoo.scale)
     "model_parallel": 1,  # >1: also split kernels' output channels over this many devices (large models)
-    "trainer": "supervised",  # or "selfsup": blind-spot training on noisy images alone (stm_zoo.selfsup)
+    "trainer": "supervised",  # "selfsup": blind-spot training on noisy images alone (stm_zoo.selfsup);
+    # "adversarial": simulated pairs + unpaired real scans against a discriminator (stm_zoo.adversarial)
+    "real_data": "",  # the adversarial trainer's unpaired real noisy scans: a folder, or "embedded"
     "blindspot": dict(selfsup.BLINDSPOT),  # the selfsup trainer's masks
     "init_from": "",  # a .keras path or pretrained zoo name whose weights start the run (fine-tuning)
 }
@@ -45,6 +46,9 @@ DEFAULTS: dict = {
 # Fields whose value may be of another type than the default's.
 _ALSO_ALLOWED = {"noise": (str, list, tuple), "learning_rate": (int, float)}
 _DICT_FIELDS = ("model_kwargs", "augment", "blindspot")
+
+
+TRAINERS = ("supervised", "selfsup", "adversarial")
 
 
 class RecipeError(ValueError):
@@ -117,8 +121,11 @@ def validate(config: dict) -> dict:
         raise RecipeError(f"unknown optimizer {full['optimizer']!r}; known: adam, adamw")
     if full["lr_schedule"] not in ("constant", "cosine"):
         raise RecipeError(f"unknown lr_schedule {full['lr_schedule']!r}; known: constant, cosine")
+    if full["trainer"] not in TRAINERS:
+        raise RecipeError(f"unknown trainer {full['trainer']!r}; known: {', '.join(TRAINERS)}")
     try:
-        full = selfsup.check_recipe(full)  # trainer, blindspot, init_from
+        full = selfsup.check_recipe(full)  # blindspot, init_from
+        adversarial.check_recipe(full)  # real_data
         scale.check(full)  # precision, device layout
     except ValueError as e:
         raise RecipeError(str(e)) from None
@@ -145,34 +152,25 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> dict:
         raise RecipeError(f"{path}: {e}") from None
 
 
-def _optimizer(config: dict):
+def _optimizer(config: dict, beta_1: float = 0.9):
     lr = config["learning_rate"]
     if config["lr_schedule"] == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(lr, config["epochs"] * config["steps_per_epoch"], alpha=0.01)
     if config["optimizer"] == "adamw":
-        return keras.optimizers.AdamW(lr)
-    return keras.optimizers.Adam(lr)
+        return keras.optimizers.AdamW(lr, beta_1=beta_1)
+    return keras.optimizers.Adam(lr, beta_1=beta_1)
 
 
 def save_model_atomic(model: keras.Model, path: str | Path) -> Path:
     """Save `model` as .keras through a temporary file in the same folder, then rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".keras", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, ".keras") as tmp:
         model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 
 def _write_json_atomic(data, path: Path):
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
+    write_text(path, json.dumps(data, indent=2, default=str))
 
 
 def fit(config: dict, callbacks: list = (), verbose="auto") -> keras.callbacks.History:
@@ -184,6 +182,8 @@ def fit(config: dict, callbacks: list = (), verbose="auto") -> keras.callbacks.H
     out.mkdir(parents=True, exist_ok=True)
     _write_json_atomic(config, out / "recipe.json")
     keras.utils.set_random_seed(config["seed"])
+    if config["trainer"] == "adversarial":
+        return adversarial.fit_recipe(config)
 
     if config["trainer"] == "selfsup":
         train_ds, val_ds = selfsup.training_datasets(config)

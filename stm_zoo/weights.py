@@ -15,11 +15,11 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
 from stm_zoo import _env
+from stm_zoo._atomic import atomic_path, write_text
 
 MAX_FILE_BYTES = 25 * 2**20  # a shipped .keras file
 MAX_FOLDER_BYTES = 80 * 2**20  # all shipped .keras files together
@@ -122,26 +122,12 @@ def entry(name: str, manifest: str | Path | None = None) -> dict:
 
 
 def _write_json_atomic(data, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(data, indent=2) + "\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def _copy_atomic(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}-", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
+    with atomic_path(target) as tmp:
         shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 # ---------------------------------------------------------------- files and hashes

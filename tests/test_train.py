@@ -128,11 +128,10 @@ def test_cli_missing_recipe(tmp_path):
     assert result.returncode != 0 and "recipe not found" in result.stderr
 
 
-NOT_WIRED = pytest.mark.xfail(strict=True, reason="stm-zoo fit has no 'adversarial' trainer yet (PDA-Net, issue 4)")
 RECIPES = sorted(str(p.relative_to(REPO / "recipes")) for p in (REPO / "recipes").rglob("*.py"))
 
 
-@pytest.mark.parametrize("recipe", [pytest.param(r, marks=NOT_WIRED) if r == "pda_net.py" else r for r in RECIPES])
+@pytest.mark.parametrize("recipe", RECIPES)
 def test_every_recipe_loads_and_names_a_zoo_model(recipe):
     from stm_zoo import models
 

@@ -1,4 +1,4 @@
-"""SwinIR windows and masks, HCANet attention layers, odd input sizes, and the PDA-Net adversarial trainer."""
+"""SwinIR windows and masks, HCANet attention layers, odd input sizes."""
 
 import keras
 import numpy as np
@@ -6,9 +6,7 @@ import pytest
 
 import stm_zoo.models as zoo
 from conftest import REPO
-from stm_zoo.adversarial import fit_adversarial
 from stm_zoo.models.hcanet import HCANetChannelAttention, HCANetDepthwiseConv, HCANetLocalBranch, HCANetPixelShuffle
-from stm_zoo.models.pda_net import pda_net, pda_net_discriminator
 from stm_zoo.models.swinir import SwinWindowAttention, shifted_window_mask, window_partition, window_reverse
 from test_models import TINY
 
@@ -135,31 +133,6 @@ def test_odd_sizes_round_trip_through_padding(name, last_conv):
     conv = model.get_layer(last_conv)
     conv.set_weights([np.zeros_like(w) for w in conv.get_weights()])
     np.testing.assert_allclose(np.asarray(model.predict_on_batch(x)), x, atol=1e-6)
-
-
-def test_pda_net_adversarial_steps_train_both_networks():
-    generator, discriminator = pda_net(filters=4, levels=2), pda_net_discriminator(filters=4, n_layers=1)
-    pairs = [(RNG.random((2, 32, 32, 1), dtype=np.float32), RNG.random((2, 32, 32, 1), dtype=np.float32))]
-    real = [(RNG.random((2, 32, 32, 1), dtype=np.float32),)]
-    g_before = [np.asarray(v) for v in generator.trainable_variables]
-    d_before = [np.asarray(v) for v in discriminator.trainable_variables]
-    seen = []
-    history = fit_adversarial(generator, discriminator, pairs, real, steps=3, on_step=lambda s, logs: seen.append(s))
-    assert seen == [1, 2, 3]
-    assert set(history) == {"loss", "supervised", "adversarial", "discriminator"}
-    for key, values in history.items():
-        assert len(values) == 3 and np.isfinite(values).all(), key
-    assert history["supervised"][-1] < history["supervised"][0]
-    changed = lambda before, model: any(  # noqa: E731
-        not np.allclose(b, np.asarray(v)) for b, v in zip(before, model.trainable_variables)
-    )
-    assert changed(g_before, generator) and changed(d_before, discriminator)
-
-
-def test_fit_adversarial_names_an_empty_dataset():
-    with pytest.raises(ValueError, match="unpaired_real_ds: the dataset yielded no batches"):
-        fit_adversarial(pda_net(filters=4, levels=2), pda_net_discriminator(filters=4, n_layers=1),
-                        [(np.zeros((1, 8, 8, 1)), np.zeros((1, 8, 8, 1)))], [], steps=1)
 
 
 TINY_RECIPE_KWARGS = {

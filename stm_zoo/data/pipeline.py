@@ -19,12 +19,16 @@ IMAGE_SUFFIXES = (".npy", ".png", ".tif", ".tiff")
 DEFAULT_SIMULATED = 128  # simulated surfaces (256², ~12 ms each) beside the 7 real scans of data="default"
 
 
-def default_images() -> list[np.ndarray]:
-    """The embedded default data: real clean topographs shipped with the package (see data/default/SOURCES.md)
-    plus simulated lattices, so the main job runs offline."""
+def embedded_real_images() -> list[np.ndarray]:
+    """The real topographs shipped with the package (see data/default/SOURCES.md)."""
     folder = resources.files("stm_zoo.data") / "default"
-    real = [np.load(str(p)).astype(np.float32) for p in sorted(folder.iterdir()) if p.name.endswith(".npy")]
-    return real + simulator.surfaces(DEFAULT_SIMULATED, seed=2024, size_px=256)
+    return [np.load(str(p)).astype(np.float32) for p in sorted(folder.iterdir()) if p.name.endswith(".npy")]
+
+
+def default_images() -> list[np.ndarray]:
+    """The embedded default data: the real clean topographs shipped with the package plus simulated lattices,
+    so the main job runs offline."""
+    return embedded_real_images() + simulator.surfaces(DEFAULT_SIMULATED, seed=2024, size_px=256)
 
 
 def folder_images(path: str | Path) -> list[np.ndarray]:
@@ -161,3 +165,11 @@ def training_datasets(
                 fresh_each_iteration=False)
     val = val.take(validation_steps * batch_size).cache().batch(batch_size, drop_remainder=True)
     return train, val.prefetch(tf.data.AUTOTUNE)
+
+
+def real_patches(images: list[np.ndarray], *, patch_size: int, batch_size: int, augment: dict | None = None,
+                 seed: int = 0) -> tf.data.Dataset:
+    """Infinite batches of augmented (P, P, 1) patches of real scans as they are (no synthetic noise)."""
+    patches = pairs(images, patch_size=patch_size, noise=[], augment=augment, seed=seed)
+    patches = patches.map(lambda noisy, _: noisy, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return patches.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)

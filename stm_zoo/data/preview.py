@@ -1,11 +1,10 @@
 """A PNG grid of clean vs noisy training samples for a recipe: what the model will be trained on."""
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from stm_zoo._atomic import atomic_path
 from stm_zoo.data import pipeline
 
 
@@ -46,13 +45,6 @@ def write_noise_preview(config: dict, path, n: int = 8, columns: int = 8) -> Pat
     kinds = ", ".join(f"{s['type']} ({s['p']:g})" for s in noise)
     fig.suptitle(f"data={config['data']}  patch={config['patch_size']}  noise (p): {kinds}", fontsize=8, wrap=True)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, ".png") as tmp:
         fig.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path

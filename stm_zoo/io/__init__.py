@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from stm_zoo._atomic import atomic_path
 from stm_zoo.io._common import ReadError, Scan, check_direction, fail, require
 
 __all__ = ["Scan", "ReadError", "read", "write", "formats"]
@@ -106,17 +105,6 @@ def write(scan: Scan, path) -> Path:
     if fmt.needs:
         require(fmt.needs, path, path.suffix, "writing")
     writer = getattr(importlib.import_module(f"stm_zoo.io.{fmt.module}"), fmt.writer)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it a normal file's mode
-    try:
-        with open(tmp, "wb") as file:
-            writer(scan, file)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as file:
+        writer(scan, file)
     return path
