@@ -255,7 +255,13 @@ def fit_recipe(config: dict) -> keras.callbacks.History:
         history.on_train_begin()
         csv_path = out / "history.csv"
 
+        bar = [keras.utils.Progbar(steps_per_epoch)]
+
+        def on_step(step: int, logs: dict):
+            bar[0].update((step - 1) % steps_per_epoch + 1, list(logs.items()))
+
         def on_epoch(epoch: int, logs: dict):
+            bar[0] = keras.utils.Progbar(steps_per_epoch)
             epoch += done
             logs = {**logs, **_validate(generator, val_ds)}
             print(f"Epoch {epoch}/{epochs} - " + " - ".join(f"{k}: {v:.4g}" for k, v in logs.items()), flush=True)
@@ -272,7 +278,7 @@ def fit_recipe(config: dict) -> keras.callbacks.History:
         if done < epochs:
             fit_adversarial(generator, discriminator, paired, real, (epochs - done) * steps_per_epoch,
                             loss=config["loss"], generator_optimizer=g_opt, discriminator_optimizer=d_opt,
-                            steps_per_epoch=steps_per_epoch, on_epoch=on_epoch)
+                            on_step=on_step, steps_per_epoch=steps_per_epoch, on_epoch=on_epoch)
         board.on_train_end()
     final = models.build(config["model"], **config["model_kwargs"])
     final.set_weights(generator.get_weights())
