@@ -35,14 +35,16 @@ def keep_freed_memory() -> bool:
     return bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, ctypes.c_int(2**31 - 1)))
 
 
-YNN_FLAG = "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution"
+YNN_FLAG = "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution,-eltwise"
 
 
 def fast_cpu_convolutions() -> bool:
-    """Turn off XLA:CPU's YNNPACK rewrite of single convolutions (jaxlib 0.10), unless XLA_FLAGS already sets
-    the fusion types. Measured here (2 cores, train step, batch 16, 64²): autoencoder_thesis 0.119 → 0.056 s,
-    DnCNN 12.7 → 2.5 s, MAED-B0 5.6 → 3.2 s. Only for jaxlib 0.10.x, whose XLA knows the flag (an unknown
-    XLA flag aborts the process); re-measure with bench/train_speed.py before widening the range.
+    """Turn off two of XLA:CPU's YNNPACK rewrites (jaxlib 0.10), unless XLA_FLAGS already sets the fusion types:
+    single convolutions, and elementwise fusions (which pull convolutions and reductions into YNNPACK calls).
+    Train step here (2 cores), none → -individual_convolution → both off: batch 16 of 64², DnCNN 12.7 → 2.07 →
+    2.05 s, MAED-B0 5.6 → 2.60 → 2.46 s, PMRID 3.35 s (second) → 2.10 s; autoencoder_thesis batch 8 of 256²
+    0.41 → 0.39 s (second → third). Only for jaxlib 0.10.x, whose XLA knows the flag (an unknown XLA flag aborts
+    the process); re-measure with bench/train_speed.py before widening the range.
     `STM_ZOO_XLA_DEFAULTS=1` leaves XLA_FLAGS alone."""
     flags = os.environ.get("XLA_FLAGS", "")
     if os.environ.get("STM_ZOO_XLA_DEFAULTS", "") not in ("", "0") or "ynn_fusion_type" in flags:
