@@ -276,7 +276,7 @@ def show(
         after = inference.denoise(before, inference.load_model(model))
     except (ValueError, OSError) as e:
         fail(str(e).splitlines()[0])
-    figures.before_after(before, after, out, title=f"{scan.name} — {Path(model).stem}")
+    figures.before_after(before, after, out, title=f"{scan.name} — {model}")
     typer.echo(f"figure → {out}")
 
 
