@@ -117,7 +117,10 @@ def median(rounds: list[dict], key: str) -> float:
 def bench_model(name, args, data_dir, with_torch) -> dict:
     jax_args = [str(BENCH / "train_speed.py"), "--worker", name, str(data_dir), args.precision]
     jax = Worker(jax_args + (["--baseline"] if args.baseline else []))
-    ref = Worker([str(BENCH / "torch_ref.py"), "--worker", str(data_dir)]) if with_torch else None
+    # Passive OpenMP waits: PyTorch's threads would otherwise spin on after its rounds, into JAX's (measured here:
+    # PyTorch alone is as fast either way, 0.40 s per step of 8 × 256²).
+    ref = Worker([str(BENCH / "torch_ref.py"), "--worker", str(data_dir)], env={"OMP_WAIT_POLICY": "PASSIVE"}) \
+        if with_torch else None
     row = {"model": name, "sizes": {}}
     try:
         for size in args.sizes:
