@@ -243,8 +243,17 @@ def verify(manifest: str | Path | None = None) -> list[tuple[str, Path, str]]:
 
 
 def _describe_data(recipe: dict) -> str:
+    """e.g. "data=default, noise=stm"; a recipe.json holds the resolved noise list, named here by its preset."""
+    import json
+
+    from stm_zoo import noise as noise_lib
+
     noise = recipe.get("noise", "thesis")
-    return f"data={recipe.get('data', 'default')}, noise={noise if isinstance(noise, str) else 'custom list'}"
+    if not isinstance(noise, str):
+        same = [name for name in noise_lib.PRESETS
+                if json.dumps(noise_lib.resolve(name), sort_keys=True) == json.dumps(noise, sort_keys=True)]
+        noise = same[0] if same else "custom list"
+    return f"data={recipe.get('data', 'default')}, noise={noise}"
 
 
 def publish(source: str | Path, name: str, *, training_data: str | None = None, metrics: dict | None = None,

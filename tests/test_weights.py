@@ -377,3 +377,12 @@ def test_shipped_model_removes_stripes_from_a_real_scan(name, shared_stm):
     denoised = stm_zoo.denoise(noisy, model)
     assert denoised.shape == noisy.shape
     assert metrics.stripe_index(denoised) < metrics.stripe_index(noisy)
+
+
+def test_training_data_names_the_noise_preset_of_a_resolved_recipe():
+    from stm_zoo import noise as noise_lib
+
+    resolved = json.loads(json.dumps(noise_lib.resolve("stm")))  # as recipe.json stores it
+    assert weights._describe_data({"data": "default", "noise": resolved}) == "data=default, noise=stm"
+    custom = [{**resolved[0], "p": 0.123}]
+    assert weights._describe_data({"data": "default", "noise": custom}) == "data=default, noise=custom list"
