@@ -14,7 +14,6 @@ optimizers after every epoch (an interrupted run resumes from the last one), the
 generator) and `OUT/discriminator.keras`.
 """
 
-import csv
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -248,12 +247,11 @@ def fit_recipe(config: dict) -> keras.callbacks.History:
             done = _load_checkpoint(checkpoint, groups)
             print(f"resuming {out} after epoch {done}")
         generator.compile(optimizer=g_opt)  # for TensorBoard's learning-rate scalar; fit_adversarial steps
-        board = keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False)
-        board.set_model(generator)
         history = keras.callbacks.History()
-        history.set_model(generator)
-        history.on_train_begin()
-        csv_path = out / "history.csv"
+        logs_to = keras.callbacks.CallbackList(
+            [keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False),
+             keras.callbacks.CSVLogger(str(out / "history.csv"), append=True), history], model=generator)
+        logs_to.on_train_begin()
 
         bar = [keras.utils.Progbar(steps_per_epoch)]
 
@@ -265,21 +263,14 @@ def fit_recipe(config: dict) -> keras.callbacks.History:
             epoch += done
             logs = {**logs, **_validate(generator, val_ds)}
             print(f"Epoch {epoch}/{epochs} - " + " - ".join(f"{k}: {v:.4g}" for k, v in logs.items()), flush=True)
-            board.on_epoch_end(epoch - 1, dict(logs))
-            history.on_epoch_end(epoch - 1, logs)
-            new = not csv_path.exists()
-            with csv_path.open("a", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=["epoch", *logs])
-                if new:
-                    writer.writeheader()
-                writer.writerow({"epoch": epoch - 1, **logs})
+            logs_to.on_epoch_end(epoch - 1, logs)
             _save_checkpoint(checkpoint, epoch, groups)
 
         if done < epochs:
             fit_adversarial(generator, discriminator, paired, real, (epochs - done) * steps_per_epoch,
                             loss=config["loss"], generator_optimizer=g_opt, discriminator_optimizer=d_opt,
                             on_step=on_step, steps_per_epoch=steps_per_epoch, on_epoch=on_epoch)
-        board.on_train_end()
+        logs_to.on_train_end()
     final = models.build(config["model"], **config["model_kwargs"])
     final.set_weights(generator.get_weights())
     critic = pda_net_discriminator()

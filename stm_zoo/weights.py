@@ -244,8 +244,6 @@ def verify(manifest: str | Path | None = None) -> list[tuple[str, Path, str]]:
 
 def _describe_data(recipe: dict) -> str:
     """e.g. "data=default, noise=stm"; a recipe.json holds the resolved noise list, named here by its preset."""
-    import json
-
     from stm_zoo import noise as noise_lib
 
     noise = recipe.get("noise", "thesis")
