@@ -78,9 +78,9 @@ def main():
                   f"{v['first_denoise_s']:13.2f} {v['second_denoise_s']:13.2f}")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     if args.json:
-        tmp_path = args.json.with_name(f".{args.json.name}.tmp")
-        tmp_path.write_text(json.dumps(results, indent=2))
-        os.replace(tmp_path, args.json)
+        from stm_zoo._atomic import write_json  # only now: the timed processes must not inherit its set-up
+
+        write_json(args.json, results)
 
 
 if __name__ == "__main__":

@@ -9,13 +9,13 @@ default data are other files); the noisy scans are those with heavy real streak 
 """
 
 import argparse
-import json
 import os
 import tempfile
 from pathlib import Path
 
 import stm_zoo  # noqa: F401  (backend first)
 from stm_zoo import evaluate, io, level
+from stm_zoo._atomic import write_json
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "stm"
 TYCOON = "alexriss__SpmImageTycoon.jl/test/data"
@@ -62,7 +62,7 @@ def main():
     report["real_noisy"] = evaluate.evaluate_real(methods, images)
     print(f"\nreal noisy scans (no reference)\n{evaluate.format_table(report['real_noisy'])}")
     if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
+        write_json(args.json, report)
 
 
 if __name__ == "__main__":

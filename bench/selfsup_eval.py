@@ -16,7 +16,6 @@ Runs go to --out; a run whose model.keras exists is reused, so a second call onl
 """
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import numpy as np
 
 import stm_zoo  # noqa: F401  (backend first)
 from stm_zoo import evaluate, io, level, metrics, train
+from stm_zoo._atomic import write_json
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "stm"
@@ -126,7 +126,7 @@ def main():
           f"{np.mean([metrics.stripe_index(im) for im in images.values()]):.3f})")
     for method, s in summary.items():
         print(f"  {method:32s} " + "  ".join(f"{k} {np.nanmean(v):.3f}" for k, v in s.items()))
-    (args.out / "results.json").write_text(json.dumps({"synthetic": rows, "real": real}, indent=2, default=str))
+    write_json(args.out / "results.json", {"synthetic": rows, "real": real})
 
 
 if __name__ == "__main__":

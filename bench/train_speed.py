@@ -16,7 +16,6 @@ workers (e.g. `--xla_cpu_experimental_ynn_fusion_type=-individual_convolution,-r
 """
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -232,9 +231,9 @@ def main():
             "xla_flags": os.environ.get("XLA_FLAGS", ""), "args": {k: str(v) for k, v in vars(args).items()},
             "input_pipeline_patches_s": pipeline_speed, "models": rows,
         }
-        tmp = args.json.with_name(f".{args.json.name}.tmp")
-        tmp.write_text(json.dumps(result, indent=2))
-        os.replace(tmp, args.json)
+        from stm_zoo._atomic import write_json
+
+        write_json(args.json, result)
 
 
 if __name__ == "__main__":

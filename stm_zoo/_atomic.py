@@ -2,6 +2,7 @@
 never leaves a half-written file under the target's name."""
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -32,3 +33,8 @@ def write_text(path: str | Path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return Path(path)
+
+
+def write_json(path: str | Path, data) -> Path:
+    """`data` as indented JSON (non-JSON values by `str`), atomically."""
+    return write_text(path, json.dumps(data, indent=2, default=str) + "\n")

@@ -111,10 +111,9 @@ def eval_(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also write a figure of every method on the first image"),
 ):
     """Compare models and classical baselines: PSNR / SSIM / UQI on pairs, or no-reference measures on real scans."""
-    import json
 
     from stm_zoo import evaluate, io, level
-    from stm_zoo._atomic import write_text
+    from stm_zoo._atomic import write_json
 
     try:
         methods = ["noisy", *evaluate.baseline_set(baselines), *[m for m in models.split(",") if m]]
@@ -146,7 +145,7 @@ def eval_(
         figures.comparison(outputs, plot, title=f"{Path(data).name}: {'real scan' if no_reference else noise + ' noise'}")
         typer.echo(f"figure → {plot}")
     if json_out:
-        write_text(json_out, json.dumps(rows, indent=2))
+        write_json(json_out, rows)
 
 
 weights_app = typer.Typer(help="Pretrained weights: list, download, verify and publish.", no_args_is_help=True)

@@ -12,7 +12,7 @@ import stm_zoo  # noqa: F401  (backend selection before keras)
 import keras
 
 from stm_zoo import losses
-from stm_zoo._atomic import atomic_path, write_text
+from stm_zoo._atomic import atomic_path, write_json
 from stm_zoo import noise as noise_lib
 from stm_zoo import adversarial, scale, selfsup
 
@@ -169,10 +169,6 @@ def save_model_atomic(model: keras.Model, path: str | Path) -> Path:
     return path
 
 
-def _write_json_atomic(data, path: Path):
-    write_text(path, json.dumps(data, indent=2, default=str))
-
-
 def fit(config: dict, callbacks: list = (), verbose="auto") -> keras.callbacks.History:
     """Train the model a validated recipe describes; resume from `OUT/checkpoint` when present."""
     from stm_zoo import models
@@ -180,7 +176,7 @@ def fit(config: dict, callbacks: list = (), verbose="auto") -> keras.callbacks.H
 
     out = Path(config["out"])
     out.mkdir(parents=True, exist_ok=True)
-    _write_json_atomic(config, out / "recipe.json")
+    write_json(out / "recipe.json", config)
     keras.utils.set_random_seed(config["seed"])
     if config["trainer"] == "adversarial":
         return adversarial.fit_recipe(config)

@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 
 from stm_zoo import _env
-from stm_zoo._atomic import atomic_path, write_text
+from stm_zoo._atomic import atomic_path, write_json
 
 MAX_FILE_BYTES = 25 * 2**20  # a shipped .keras file
 MAX_FOLDER_BYTES = 80 * 2**20  # all shipped .keras files together
@@ -119,10 +119,6 @@ def entry(name: str, manifest: str | Path | None = None) -> dict:
             return item
     known = ", ".join(names(manifest)) or f"none yet ({manifest_path(manifest)} lists no models)"
     raise WeightsError(f"unknown pretrained model {name!r}; known: {known}")
-
-
-def _write_json_atomic(data, path: Path) -> None:
-    write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def _copy_atomic(source: Path, target: Path) -> None:
@@ -325,5 +321,5 @@ def publish(source: str | Path, name: str, *, training_data: str | None = None, 
     models = [m for m in data["models"] if m["name"] != name]
     position = next((i for i, m in enumerate(data["models"]) if m["name"] == name), len(models))
     models.insert(position, item)
-    _write_json_atomic({"base_url": data["base_url"], "models": models}, path)
+    write_json(path, {"base_url": data["base_url"], "models": models})
     return item

@@ -1,10 +1,12 @@
 """Atomic writes: a normal file mode, nothing left behind on failure, the old file kept."""
 
+import json
 import os
+from pathlib import Path
 
 import pytest
 
-from stm_zoo._atomic import atomic_path, write_text
+from stm_zoo._atomic import atomic_path, write_json, write_text
 
 
 def test_written_file_has_the_umask_mode(tmp_path):
@@ -26,3 +28,9 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
         raise RuntimeError("interrupted")
     assert path.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
+
+
+def test_write_json_round_trips_and_writes_paths_as_text(tmp_path):
+    path = write_json(tmp_path / "recipe.json", {"out": Path("runs/x"), "steps": 3})
+    assert json.loads(path.read_text()) == {"out": "runs/x", "steps": 3}
+    assert path.read_text().endswith("}\n")
