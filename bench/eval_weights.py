@@ -3,6 +3,9 @@ held-out real clean scans with synthesized noise, and the no-reference measures 
 given models beside every classical baseline.
 
     python bench/eval_weights.py runs/weights/dncnn/model.keras dncnn ... --json eval.json
+    python bench/eval_weights.py runs/weights/pmrid/model.keras --summary runs/weights/pmrid/metrics.json
+
+`--summary` (one model) writes the compact numbers `stm-zoo weights publish --metrics` records in the manifest.
 
 The held-out real scans are clean topographs from ../shared/data/stm that no recipe trains on (the embedded
 default data are other files); the noisy scans are those with heavy real streak / row-offset noise.
@@ -46,8 +49,11 @@ def main():
     parser.add_argument("models", nargs="*", help="zoo names or .keras paths")
     parser.add_argument("--n", type=int, default=16, help="synthesized test images per paired set")
     parser.add_argument("--baselines", default="default")
-    parser.add_argument("--json", type=Path)
+    parser.add_argument("--json", type=Path, help="write every table")
+    parser.add_argument("--summary", type=Path, help="write the one model's numbers for the manifest")
     args = parser.parse_args()
+    if args.summary and len(args.models) != 1:
+        parser.error("--summary needs exactly one model")
     if not SHARED.is_dir():
         raise SystemExit(f"{SHARED}: shared data not found")
     methods = ["noisy", *evaluate.baseline_set(args.baselines), *args.models]
@@ -61,8 +67,15 @@ def main():
     images = {Path(rel).name: level.normalize(level.plane_fit(io.read(SHARED / rel).data))[0] for rel in REAL_NOISY}
     report["real_noisy"] = evaluate.evaluate_real(methods, images)
     print(f"\nreal noisy scans (no reference)\n{evaluate.format_table(report['real_noisy'])}")
+    for model in args.models:
+        paired = [v for v in evaluate.summarize(report, model).values() if "best_baseline_psnr" in v]
+        beats = all(v["psnr"] > v["best_baseline_psnr"] and v["ssim"] > v["best_baseline_ssim"] for v in paired)
+        print(f"{model}: {'beats' if beats else 'does NOT beat'} every baseline in PSNR and SSIM on both paired sets")
     if args.json:
         write_json(args.json, report)
+    if args.summary:
+        write_json(args.summary, {**evaluate.summarize(report, args.models[0]),
+                                  "evaluated_with": f"python bench/eval_weights.py ({args.n} pairs per set, stm noise, fixed seed)"})
 
 
 if __name__ == "__main__":

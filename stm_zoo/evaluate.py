@@ -121,6 +121,38 @@ def evaluate_real(methods: list[str], images: dict[str, np.ndarray]) -> list[dic
     return rows
 
 
+def _mean_where_defined(values: list[float]) -> float | None:
+    """Mean over the scans where a measure exists (lattice measures are NaN on scans without a lattice)."""
+    values = [v for v in values if np.isfinite(v)]
+    return float(np.mean(values)) if values else None
+
+
+def summarize(report: dict[str, list[dict]], method: str) -> dict:
+    """The numbers a manifest records for `method` from a report of `evaluate_pairs` / `evaluate_real` tables
+    (label → rows): per paired set its PSNR / SSIM / UQI and the best classical baseline's PSNR and SSIM; per
+    real-scan set the mean stripe index before and after, the mean fraction of lattice peaks kept, their mean
+    amplitude retained (over scans with a lattice) and the number of peaks invented over all scans."""
+    summary = {}
+    for label, rows in report.items():
+        mine = [r for r in rows if r["method"] == method]
+        if not mine:
+            raise ValueError(f"{method!r} is not in the {label!r} table (methods: {sorted({r['method'] for r in rows})})")
+        if "scan" in mine[0]:
+            summary[label] = {
+                "stripe_index_before": float(np.mean([r["stripe_before"] for r in mine])),
+                "stripe_index_after": float(np.mean([r["stripe_after"] for r in mine])),
+                "lattice_peaks_kept": _mean_where_defined([r["kept"] for r in mine]),
+                "lattice_amplitude_retained": _mean_where_defined([r["amplitude"] for r in mine]),
+                "invented_peaks": int(sum(r["invented"] for r in mine)),
+            }
+        else:
+            baselines = [r for r in rows if r["method"] in classical.names()]
+            summary[label] = {k: mine[0][k] for k in ("psnr", "ssim", "uqi")}
+            if baselines:
+                summary[label] |= {f"best_baseline_{k}": max(r[k] for r in baselines) for k in ("psnr", "ssim")}
+    return summary
+
+
 def outputs_on(methods: list[str], image: np.ndarray) -> dict[str, np.ndarray]:
     """Each method's result on one image, for comparison figures."""
     return {name: np.asarray(_method(name)(image), np.float32) for name in methods}

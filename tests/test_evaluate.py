@@ -1,9 +1,11 @@
 import json
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from stm_zoo import evaluate
+from stm_zoo.data import simulate
 from stm_zoo.cli import app
 from test_inference import identity_model
 
@@ -21,6 +23,25 @@ def test_evaluate_pairs_ranks_a_perfect_method_first():
     rows = {r["method"]: r for r in evaluate.evaluate_pairs(["noisy", "median3"], pairs)}
     assert rows["noisy"]["psnr"] < rows["median3"]["psnr"]
     assert set(rows["noisy"]) == {"method", "psnr", "ssim", "uqi", "seconds"}
+
+
+def test_summary_of_a_report_takes_the_model_and_the_best_baseline(tmp_path):
+    model = tmp_path / "identity.keras"
+    identity_model().save(model)
+    pairs = evaluate.synthetic_pairs(noise="thesis", n=2, size=64)
+    lattices = simulate.surfaces(2, seed=1, size_px=128)
+    report = {"synthetic": evaluate.evaluate_pairs(["noisy", "median3", "align_median", str(model)], pairs),
+              "real_noisy": evaluate.evaluate_real(["noisy", str(model)], {"a": lattices[0], "b": lattices[1]})}
+    summary = evaluate.summarize(report, str(model))
+    rows = {r["method"]: r for r in report["synthetic"]}
+    assert summary["synthetic"]["psnr"] == rows[str(model)]["psnr"] == rows["noisy"]["psnr"]  # the identity
+    assert summary["synthetic"]["best_baseline_psnr"] == max(rows["median3"]["psnr"], rows["align_median"]["psnr"])
+    real = summary["real_noisy"]
+    assert real["stripe_index_before"] == real["stripe_index_after"] > 0
+    assert real["lattice_peaks_kept"] == 1.0 and real["invented_peaks"] == 0
+    json.dumps(summary)  # plain JSON types only
+    with pytest.raises(ValueError, match="not in the 'synthetic' table"):
+        evaluate.summarize(report, "dncnn")
 
 
 def test_cli_eval_table_and_json(tmp_path):

@@ -357,6 +357,16 @@ def test_shipped_manifest_is_valid_and_every_file_matches():
     assert shipped <= weights.MAX_FOLDER_BYTES
 
 
+def test_every_published_model_beat_every_baseline_in_psnr_and_ssim():
+    """The publishing rule of issue 6, on the numbers the manifest records (bench/eval_weights.py --summary)."""
+    for item in weights.read_manifest(SHIPPED_MANIFEST)["models"]:
+        for label in ("synthetic", "held_out_real"):
+            numbers = item["metrics"][label]
+            assert numbers["psnr"] > numbers["best_baseline_psnr"], (item["name"], label)
+            assert numbers["ssim"] > numbers["best_baseline_ssim"], (item["name"], label)
+        assert item["metrics"]["real_noisy"]["stripe_index_after"] < item["metrics"]["real_noisy"]["stripe_index_before"]
+
+
 def _shipped_names() -> list[str]:
     data = json.loads(SHIPPED_MANIFEST.read_text())
     return [m["name"] for m in data["models"] if (SHIPPED_MANIFEST.parent / m["file"]).is_file()]
