@@ -320,14 +320,14 @@ def test_cli_list_pull_verify(tmp_path, server, tiny_model, monkeypatch):
     _, path = tiny_model
     (served / "models").mkdir()
     shutil.copy(path, served / "models" / "tiny.keras")
-    _write_manifest(tmp_path / "shipped", [_entry("tiny", path, metrics={"real": {"psnr": 29.123456}})],
+    _write_manifest(tmp_path / "shipped", [_entry("tiny", path, metrics={"real": {"psnr": 29.123456, "ssim": 0.81234}})],
                     base_url=base_url)
     monkeypatch.setenv("STM_ZOO_WEIGHTS_DIR", str(tmp_path / "shipped"))
     runner = CliRunner()
 
     listed = runner.invoke(app, ["weights", "list"])
     assert listed.exit_code == 0 and "tiny" in listed.output and "remote" in listed.output
-    assert "real.psnr=29.12" in listed.output and "12,193" in listed.output
+    assert "real 29.12 dB/0.812" in listed.output and "12,193" in listed.output
 
     pulled = runner.invoke(app, ["weights", "pull", "tiny"])
     assert pulled.exit_code == 0, pulled.output
