@@ -67,14 +67,15 @@ def main():
     images = {Path(rel).name: level.normalize(level.plane_fit(io.read(SHARED / rel).data))[0] for rel in REAL_NOISY}
     report["real_noisy"] = evaluate.evaluate_real(methods, images)
     print(f"\nreal noisy scans (no reference)\n{evaluate.format_table(report['real_noisy'])}")
-    for model in args.models:
-        paired = [v for v in evaluate.summarize(report, model).values() if "best_baseline_psnr" in v]
+    summaries = {model: evaluate.summarize(report, model) for model in args.models}
+    for model, summary in summaries.items():
+        paired = [v for v in summary.values() if "best_baseline_psnr" in v]
         beats = all(v["psnr"] > v["best_baseline_psnr"] and v["ssim"] > v["best_baseline_ssim"] for v in paired)
         print(f"{model}: {'beats' if beats else 'does NOT beat'} every baseline in PSNR and SSIM on both paired sets")
     if args.json:
         write_json(args.json, report)
     if args.summary:
-        write_json(args.summary, {**evaluate.summarize(report, args.models[0]),
+        write_json(args.summary, {**summaries[args.models[0]],
                                   "evaluated_with": f"python bench/eval_weights.py ({args.n} pairs per set, stm noise, fixed seed)"})
 
 

@@ -111,7 +111,6 @@ def eval_(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also write a figure of every method on the first image"),
 ):
     """Compare models and classical baselines: PSNR / SSIM / UQI on pairs, or no-reference measures on real scans."""
-
     from stm_zoo import evaluate, io, level
     from stm_zoo._atomic import write_json
 
