@@ -115,6 +115,70 @@ class SliceMaxPooling2D(layers.Layer):
         return {**super().get_config(), "padding": self.padding}
 
 
+# _PHASE_TAPS[a, r, d] = 1 where tap d (offset d - 1) of a 3×3 kernel, at output phase a of a nearest ×2
+# upsampling, reads input offset r - 1: output row 2i + a + (d - 1) is input row i + floor((a + d - 1) / 2).
+_PHASE_TAPS = np.zeros((2, 3, 3), "float32")
+for _a in range(2):
+    for _d in range(3):
+        _PHASE_TAPS[_a, (_a + _d - 1) // 2 + 1, _d] = 1.0
+
+
+@keras.saving.register_keras_serializable(package="stm_zoo")
+class UpsampledConv2D(layers.Layer):
+    """`conv(UpSampling2D(2, nearest)(x))` for a 3×3, stride-1, "same" `Conv2D`, computed at the input's
+    resolution: one 3×3 convolution with 4× the output channels (one set per output phase; its kernel sums the
+    taps that land on the same input pixel) and a depth-to-space. The same values and the same kernel and bias
+    variables (it wraps `conv`); the upsampled tensor is never built. XLA:CPU, fwd + bwd, batch 8: 128² → 256²,
+    32 → 1 channels 149 → 29 ms; 64² → 128², 32 → 32 channels 49 → 33 ms. Used only in training graphs."""
+
+    def __init__(self, conv: layers.Conv2D, **kwargs):
+        kwargs.setdefault("dtype", conv.dtype_policy)
+        super().__init__(**kwargs)
+        if not self.fits(conv):
+            raise ValueError(f"{conv.name}: UpsampledConv2D needs a built 3×3, stride-1, 'same' Conv2D")
+        self.conv = conv
+
+    @staticmethod
+    def fits(layer) -> bool:
+        return (
+            type(layer) is layers.Conv2D
+            and layer.built
+            and tuple(layer.kernel_size) == (3, 3)
+            and tuple(layer.strides) == (1, 1)
+            and tuple(layer.dilation_rate) == (1, 1)
+            and layer.padding == "same"
+            and layer.groups == 1
+            and layer.data_format == "channels_last"
+        )
+
+    def call(self, x):
+        conv = self.conv
+        kernel = ops.cast(conv.kernel, self.compute_dtype)
+        taps = ops.cast(_PHASE_TAPS, self.compute_dtype)
+        c_in, c_out = kernel.shape[2], kernel.shape[3]
+        phased = ops.reshape(ops.einsum("ary,bsx,yxio->rsiabo", taps, taps, kernel), (3, 3, c_in, 4 * c_out))
+        y = ops.conv(x, phased, strides=1, padding="same")
+        if conv.use_bias:
+            y = y + ops.tile(ops.cast(conv.bias, self.compute_dtype), 4)
+        shape = ops.shape(y)
+        y = ops.reshape(y, (-1, shape[1], shape[2], 2, 2, c_out))
+        y = ops.reshape(ops.transpose(y, (0, 1, 3, 2, 4, 5)), (-1, 2 * shape[1], 2 * shape[2], c_out))
+        return conv.activation(y) if conv.activation is not None else y
+
+    def compute_output_shape(self, input_shape):
+        def up(n):
+            return None if n is None else 2 * n
+
+        return (input_shape[0], up(input_shape[1]), up(input_shape[2]), self.conv.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "conv": keras.saving.serialize_keras_object(self.conv)}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(keras.saving.deserialize_keras_object(config.pop("conv")), **config)  # built: build_config
+
+
 def _is_2x2_pool(layer) -> bool:
     return (
         type(layer) is layers.MaxPooling2D
@@ -124,13 +188,38 @@ def _is_2x2_pool(layer) -> bool:
     )
 
 
+def _is_nearest_2x_upsampling(layer) -> bool:
+    return (
+        type(layer) is layers.UpSampling2D
+        and tuple(layer.size) == (2, 2)
+        and layer.interpolation == "nearest"
+        and layer.data_format == "channels_last"
+    )
+
+
+def _upsampled_conv_pairs(model: keras.Model) -> dict:
+    """{id of an UpSampling2D layer: the Conv2D it alone feeds} for each pair `UpsampledConv2D` can replace."""
+    pairs = {}
+    for layer in model.layers:
+        if not (UpsampledConv2D.fits(layer) and len(layer._inbound_nodes) == 1):
+            continue
+        source = layer._inbound_nodes[0].input_tensors[0]._keras_history.operation
+        if _is_nearest_2x_upsampling(source) and len(source._inbound_nodes) == 1 and len(source._outbound_nodes) == 1:
+            pairs[id(source)] = layer
+    model_outputs = {id(o._keras_history.operation) for o in model.outputs}
+    return {up: conv for up, conv in pairs.items() if up not in model_outputs}
+
+
 def training_model(model: keras.Model, config: dict) -> keras.Model:
     """The graph to train: `model`'s own layers and weights (shared, so training updates `model`), with 2×2
-    max pools as `SliceMaxPooling2D` and, under a mixed policy, the outputs cast to float32 so the loss and
-    metrics see float32. A model that needs neither comes back unchanged."""
+    max pools as `SliceMaxPooling2D`, each nearest ×2 upsampling + 3×3 convolution as one `UpsampledConv2D`
+    and, under a mixed policy, the outputs cast to float32 so the loss and metrics see float32. A model that
+    needs none of these comes back unchanged."""
     if not getattr(model, "outputs", None):  # a subclassed model: no graph to rewrite
         return model
-    swap = any(_is_2x2_pool(layer) for layer in model.layers)
+    pairs = _upsampled_conv_pairs(model)
+    fused_convs = {id(conv) for conv in pairs.values()}
+    swap = pairs or any(_is_2x2_pool(layer) for layer in model.layers)
     cast = config["precision"] != "float32" and any(o.dtype != "float32" for o in model.outputs)
     if not (swap or cast):
         return model
@@ -139,6 +228,10 @@ def training_model(model: keras.Model, config: dict) -> keras.Model:
         def clone(layer):
             if _is_2x2_pool(layer):
                 return SliceMaxPooling2D(layer.padding, name=layer.name, dtype=layer.dtype_policy)
+            if id(layer) in pairs:  # the convolution upsamples instead
+                return layers.Identity(name=layer.name, dtype=layer.dtype_policy)
+            if id(layer) in fused_convs:
+                return UpsampledConv2D(layer, name=layer.name)
             return layer  # shared: same weights
 
         model = keras.models.clone_model(model, clone_function=clone)

@@ -41,6 +41,7 @@ DEFAULTS: dict = {
     "real_data": "",  # the adversarial trainer's unpaired real noisy scans: a folder, or "embedded"
     "blindspot": dict(selfsup.BLINDSPOT),  # the selfsup trainer's masks
     "init_from": "",  # a .keras path or pretrained zoo name whose weights start the run (fine-tuning)
+    "freeze_batchnorm": False,  # fine-tuning: BatchNormalization layers keep their statistics (train.freeze_batchnorm)
 }
 
 # Fields whose value may be of another type than the default's.
@@ -161,6 +162,19 @@ def _optimizer(config: dict, beta_1: float = 0.9):
     return keras.optimizers.Adam(lr, beta_1=beta_1)
 
 
+def freeze_batchnorm(model: keras.Model) -> int:
+    """Set every BatchNormalization layer, nested models included, to `trainable=False`: Keras then runs it in
+    inference mode with fixed scale and offset, so training sees the same normalization as prediction (no batch
+    statistics, no drift of the moving averages): the usual way to fine-tune with small batches. The saved
+    `model.keras` has trainable layers again. Returns how many layers were frozen."""
+    frozen = 0
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+            frozen += 1
+    return frozen
+
+
 def save_model_atomic(model: keras.Model, path: str | Path) -> Path:
     """Save `model` as .keras through a temporary file in the same folder, then rename."""
     path = Path(path)
@@ -202,6 +216,8 @@ def fit(config: dict, callbacks: list = (), verbose="auto") -> keras.callbacks.H
         model = scale.training_model(model, config)  # same weights; XLA-friendly pools, float32 outputs
         if config["init_from"]:
             model.set_weights(selfsup.load_init(config["init_from"]).get_weights())
+        if config["freeze_batchnorm"]:
+            freeze_batchnorm(model)
         model.compile(
             optimizer=_optimizer(config),
             loss=losses.get(config["loss"]),

@@ -24,14 +24,66 @@ def test_slice_max_pool_equals_max_pooling2d(padding, shape):
     np.testing.assert_allclose(np.asarray(grad_slice), np.asarray(grad_plain), atol=1e-6)
 
 
-def test_training_model_shares_weights_and_swaps_only_pools():
+@pytest.mark.parametrize("activation", [None, "relu", "sigmoid"])
+@pytest.mark.parametrize("shape, filters", [((2, 8, 12, 3), 5), ((1, 7, 9, 32), 1)])
+def test_upsampled_conv_equals_upsampling_then_conv(activation, shape, filters):
+    x = np.random.default_rng(0).normal(size=shape).astype("float32")
+    conv = keras.layers.Conv2D(filters, 3, padding="same", activation=activation, bias_initializer="random_normal")
+    up = keras.layers.UpSampling2D(2, interpolation="nearest")
+    expected = conv(up(x))
+    fused = scale.UpsampledConv2D(conv)
+    np.testing.assert_allclose(np.asarray(fused(x)), np.asarray(expected), atol=1e-5)
+    assert fused.compute_output_shape(shape) == tuple(expected.shape)
+    assert [id(v) for v in fused.trainable_weights] == [id(v) for v in conv.trainable_weights]
+
+    # The same gradients for the kernel, the bias and the input.
+    weights = np.random.default_rng(1).normal(size=expected.shape).astype("float32")
+
+    def plain(kernel, bias, inputs):
+        out, _ = conv.stateless_call([kernel, bias], [], up(inputs))
+        return (out * weights).sum()
+
+    def rewritten(kernel, bias, inputs):
+        out, _ = fused.stateless_call([kernel, bias], [], inputs)
+        return (out * weights).sum()
+
+    args = (np.asarray(conv.kernel), np.asarray(conv.bias), x)
+    for got, want in zip(jax.grad(rewritten, (0, 1, 2))(*args), jax.grad(plain, (0, 1, 2))(*args)):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-4, atol=1e-4)
+
+
+def test_upsampled_conv_config_round_trip():
+    conv = keras.layers.Conv2D(4, 3, padding="same", activation="relu")
+    conv.build((None, None, None, 2))
+    fused = scale.UpsampledConv2D(conv, name="dec")
+    again = scale.UpsampledConv2D.from_config(fused.get_config())
+    assert again.name == "dec" and again.conv.get_config() == conv.get_config()
+    assert tuple(again.conv.kernel.shape) == (3, 3, 2, 4)
+    with pytest.raises(ValueError, match="3×3"):
+        scale.UpsampledConv2D(keras.layers.Conv2D(4, 5, padding="same"))
+
+
+def test_training_model_shares_weights_and_rewrites_pools_and_upsampled_convs():
     model = models.build("autoencoder_thesis")
     config = train.validate({})
     trained = scale.training_model(model, config)
-    assert [type(l).__name__ for l in trained.layers].count("SliceMaxPooling2D") == 2
-    assert not any(isinstance(l, keras.layers.MaxPooling2D) for l in trained.layers)
+    kinds = [type(l).__name__ for l in trained.layers]
+    assert kinds.count("SliceMaxPooling2D") == 2 and kinds.count("UpsampledConv2D") == 2
+    assert not any(isinstance(l, (keras.layers.MaxPooling2D, keras.layers.UpSampling2D)) for l in trained.layers)
+    assert len(trained.weights) == len(model.weights)
     assert all(a is b for a, b in zip(trained.weights, model.weights))
     x = np.random.default_rng(0).random((2, 36, 44, 1), dtype=np.float32)
     np.testing.assert_allclose(trained.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
-    dncnn = models.build("dncnn")  # no max pools, float32: returned as is
+    dncnn = models.build("dncnn")  # no max pools or upsampling, float32: returned as is
     assert scale.training_model(dncnn, config) is dncnn
+
+
+def test_upsampling_shared_or_before_other_convs_is_kept():
+    inputs = keras.Input((None, None, 1))
+    up = keras.layers.UpSampling2D(2)(inputs)
+    a = keras.layers.Conv2D(2, 3, padding="same")(up)  # the upsampled map also feeds `b`: kept
+    b = keras.layers.Conv2D(2, 1)(up)
+    c = keras.layers.Conv2D(2, 5, padding="same")(keras.layers.UpSampling2D(2)(inputs))  # 5×5: kept
+    d = keras.layers.Conv2D(2, 3, padding="same")(keras.layers.UpSampling2D(2, interpolation="bilinear")(inputs))
+    model = keras.Model(inputs, keras.layers.Concatenate()([a, b, c, d]))
+    assert scale.training_model(model, train.validate({})) is model

@@ -138,3 +138,36 @@ def test_every_recipe_loads_and_names_a_zoo_model(recipe):
     config = train.load_recipe(str(REPO / "recipes" / recipe))  # validates every field
     assert config["model"] in models.names()
     assert config["out"].startswith("runs/")
+
+
+class KeepFirstWeights(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.first = [np.array(w) for w in self.model.get_weights()]
+
+
+def test_freeze_batchnorm_trains_convolutions_only(tmp_path):
+    config = train.load_recipe(
+        RECIPE,
+        TINY + ["model='dncnn'", "model_kwargs.depth=3", "epochs=1", "steps_per_epoch=2", "freeze_batchnorm=True",
+                f"out={str(tmp_path / 'run')!r}"],
+    )
+    first = KeepFirstWeights()
+    train.fit(config, callbacks=[first], verbose=0)
+    model = keras.saving.load_model(tmp_path / "run" / "model.keras")
+    norms = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+    assert norms and all(l.trainable for l in norms)  # the saved model fine-tunes as usual
+    for layer in norms:  # moving statistics, scale and offset as they started
+        np.testing.assert_array_equal(np.asarray(layer.moving_mean), 0.0)
+        np.testing.assert_array_equal(np.asarray(layer.moving_variance), 1.0)
+        np.testing.assert_array_equal(np.asarray(layer.gamma), 1.0)
+    kernel = model.get_layer("conv2").kernel
+    assert first.first[2].shape == kernel.shape  # conv1 kernel, conv1 bias, conv2 kernel
+    assert np.abs(np.asarray(kernel) - first.first[2]).max() > 0
+
+
+def test_freeze_batchnorm_reaches_nested_models():
+    inner = keras.Sequential([keras.Input((4, 4, 2)), keras.layers.BatchNormalization()])
+    inputs = keras.Input((4, 4, 2))
+    outer = keras.Model(inputs, keras.layers.BatchNormalization()(inner(inputs)))
+    assert train.freeze_batchnorm(outer) == 2
+    assert not outer.trainable_weights
