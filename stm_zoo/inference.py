@@ -5,12 +5,14 @@ stride or window fits) and are fed in fixed-size batches, so the model compiles 
 stays flat as the image grows.
 """
 
+import weakref
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 TILE_MULTIPLE = 64
+_FAST_GRAPHS = weakref.WeakKeyDictionary()  # model → its `scale.fast_graph`, compiled once per model
 
 
 def load_model(spec):
@@ -29,6 +31,14 @@ def load_model(spec):
     from stm_zoo import weights
 
     return weights.load(str(spec))
+
+
+def _fast_graph(model):
+    from stm_zoo import scale
+
+    if model not in _FAST_GRAPHS:
+        _FAST_GRAPHS[model] = scale.fast_graph(model)
+    return _FAST_GRAPHS[model]
 
 
 def _window_1d(n: int, overlap: int) -> np.ndarray:
@@ -79,12 +89,13 @@ def predict_tiled(model, image: np.ndarray, tile: int = 256, overlap: int = 32, 
     total = np.zeros((ph, pw), np.float32)
     norm = np.zeros((ph, pw), np.float32)
     batch_size = min(batch_size, len(positions))  # a one-tile image runs as a batch of one
+    forward = _fast_graph(model)  # the same values, faster on XLA:CPU
     batch = np.zeros((batch_size, th, tw, 1), np.float32)
     for i in range(0, len(positions), batch_size):
         chunk = positions[i : i + batch_size]
         for j, (y, x) in enumerate(chunk):
             batch[j, :, :, 0] = padded[y : y + th, x : x + tw]
-        out = np.asarray(model.predict_on_batch(batch), np.float32)  # full batch: one compiled shape
+        out = np.asarray(forward.predict_on_batch(batch), np.float32)  # full batch: one compiled shape
         for j, (y, x) in enumerate(chunk):
             total[y : y + th, x : x + tw] += out[j, :, :, 0] * weight
             norm[y : y + th, x : x + tw] += weight

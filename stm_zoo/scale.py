@@ -210,32 +210,34 @@ def _upsampled_conv_pairs(model: keras.Model) -> dict:
     return {up: conv for up, conv in pairs.items() if up not in model_outputs}
 
 
-def training_model(model: keras.Model, config: dict) -> keras.Model:
-    """The graph to train: `model`'s own layers and weights (shared, so training updates `model`), with 2×2
-    max pools as `SliceMaxPooling2D`, each nearest ×2 upsampling + 3×3 convolution as one `UpsampledConv2D`
-    and, under a mixed policy, the outputs cast to float32 so the loss and metrics see float32. A model that
-    needs none of these comes back unchanged."""
+def fast_graph(model: keras.Model) -> keras.Model:
+    """`model`'s graph as XLA:CPU runs it fastest, with `model`'s own layers and weights (shared: training the
+    result updates `model`): 2×2 max pools as `SliceMaxPooling2D`, each nearest ×2 upsampling + 3×3
+    convolution as one `UpsampledConv2D`. The same values; `model` itself when there is nothing to rewrite."""
     if not getattr(model, "outputs", None):  # a subclassed model: no graph to rewrite
         return model
     pairs = _upsampled_conv_pairs(model)
     fused_convs = {id(conv) for conv in pairs.values()}
-    swap = pairs or any(_is_2x2_pool(layer) for layer in model.layers)
-    cast = config["precision"] != "float32" and any(o.dtype != "float32" for o in model.outputs)
-    if not (swap or cast):
+    if not (pairs or any(_is_2x2_pool(layer) for layer in model.layers)):
         return model
-    if swap:
 
-        def clone(layer):
-            if _is_2x2_pool(layer):
-                return SliceMaxPooling2D(layer.padding, name=layer.name, dtype=layer.dtype_policy)
-            if id(layer) in pairs:  # the convolution upsamples instead
-                return layers.Identity(name=layer.name, dtype=layer.dtype_policy)
-            if id(layer) in fused_convs:
-                return UpsampledConv2D(layer, name=layer.name)
-            return layer  # shared: same weights
+    def clone(layer):
+        if _is_2x2_pool(layer):
+            return SliceMaxPooling2D(layer.padding, name=layer.name, dtype=layer.dtype_policy)
+        if id(layer) in pairs:  # the convolution upsamples instead
+            return layers.Identity(name=layer.name, dtype=layer.dtype_policy)
+        if id(layer) in fused_convs:
+            return UpsampledConv2D(layer, name=layer.name)
+        return layer  # shared: same weights
 
-        model = keras.models.clone_model(model, clone_function=clone)
-    if cast:
+    return keras.models.clone_model(model, clone_function=clone)
+
+
+def training_model(model: keras.Model, config: dict) -> keras.Model:
+    """The graph to train: `fast_graph(model)` and, under a mixed policy, the outputs cast to float32 so the
+    loss and metrics see float32. A model that needs neither comes back unchanged."""
+    model = fast_graph(model)
+    if config["precision"] != "float32" and any(o.dtype != "float32" for o in getattr(model, "outputs", None) or ()):
         outputs = [
             layers.Activation("linear", dtype="float32", name=f"output_float32_{i}")(o)
             for i, o in enumerate(model.outputs)

@@ -33,6 +33,8 @@ def test_tiled_equals_whole_on_an_image_that_fits(autoencoder):
     image = np.random.default_rng(1).random((128, 192), dtype=np.float32)
     whole = autoencoder.predict(image[None, :, :, None], verbose=0)[0, :, :, 0]
     np.testing.assert_allclose(inference.predict_tiled(autoencoder, image, tile=256), whole, atol=1e-5)
+    fast = inference._fast_graph(autoencoder)  # tiles run through the rewritten graph, built once per model
+    assert fast is not autoencoder and inference._fast_graph(autoencoder) is fast
 
 
 def test_tiled_close_to_whole_on_a_larger_image(autoencoder):
