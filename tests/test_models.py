@@ -52,7 +52,7 @@ def test_parameter_count(name):
 def test_output_shape_matches_input(name):
     kwargs, size = tiny(name)
     model = zoo.build(name, **kwargs)
-    for h, w in [(size, size), (size, 2 * size)]:
+    for h, w in [(size, size), (size, 2 * size), (size + 3, size + 5)]:  # any H×W, not only multiples
         x = np.random.default_rng(0).random((2, h, w, 1), dtype=np.float32)
         y = np.asarray(model.predict(x, verbose=0))
         assert y.shape == x.shape

@@ -3,23 +3,26 @@
 import keras
 from keras import layers
 
+from stm_zoo.models.layers import CropToMatch, PadToMultiple
 from stm_zoo.models.registry import register
 
 
 def _conv_autoencoder(filters: tuple[int, int, int, int], name: str, input_shape=(None, None, 1)):
     """Conv-pool-Conv-pool encoder, Conv-up-Conv-up decoder (nearest upsampling), sigmoid output.
 
-    H and W must be divisible by 4.
+    Any H×W ≥ 3: the two poolings need multiples of 4, so the input is reflect-padded up to one and the
+    output cropped back (no-ops on sizes that already are, where the values are the original model's).
     """
     inputs = keras.Input(shape=input_shape, name="noisy")
-    x = inputs
+    x = PadToMultiple(4, name="pad")(inputs)
     for i, f in enumerate(filters[:2]):
         x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"enc_conv{i + 1}")(x)
         x = layers.MaxPooling2D(2, padding="same", name=f"enc_pool{i + 1}")(x)
     for i, f in enumerate(filters[2:]):
         x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"dec_conv{i + 1}")(x)
         x = layers.UpSampling2D(2, interpolation="nearest", name=f"dec_up{i + 1}")(x)
-    outputs = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="clean")(x)
+    x = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="clean")(x)
+    outputs = CropToMatch(4, name="crop")([x, inputs])
     return keras.Model(inputs, outputs, name=name)
 
 

@@ -1,4 +1,4 @@
-"""Small registered layers shared by the peer models (DnCNN, RIDNet, CBDNet, PMRID).
+"""Small registered layers shared by the zoo models (autoencoders, DnCNN, RIDNet, CBDNet, PMRID, ...).
 
 U-Nets whose depth halves the image k times need H and W divisible by 2^k; `PadToMultiple` reflect-pads the
 input up to that multiple and `CropToMatch` cuts the output back to the input's H×W, so the models accept
