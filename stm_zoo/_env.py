@@ -4,6 +4,7 @@ fast XLA:CPU convolutions."""
 import ctypes
 import os
 import sys
+import warnings
 from pathlib import Path
 
 
@@ -67,6 +68,13 @@ def configure() -> None:
     `STM_ZOO_NO_COMPILE_CACHE=1` disables the cache; `JAX_COMPILATION_CACHE_DIR` set by the user wins.
     Must run before `import keras` (and before `import jax` for the env-var route to take effect).
     """
+    if "KERAS_BACKEND" not in os.environ and "keras" in sys.modules:
+        import keras
+
+        if keras.backend.backend() != "jax":
+            warnings.warn(f"keras was imported before stm_zoo and runs on the {keras.backend.backend()} backend; "
+                          "import stm_zoo first (or set KERAS_BACKEND=jax) for the JAX backend stm-zoo is tuned for",
+                          stacklevel=3)
     os.environ.setdefault("KERAS_BACKEND", "jax")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     keep_freed_memory()

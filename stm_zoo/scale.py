@@ -96,8 +96,8 @@ class SliceMaxPooling2D(layers.Layer):
         h, w = x.shape[1], x.shape[2]
         if h is None or w is None:  # symbolic size (TF graph): no static phases, use the plain op
             return ops.max_pool(x, 2, 2, padding=self.padding)
-        if self.padding == "same":  # ceil(h / 2) windows: repeat the last row / column (max unchanged)
-            x = ops.pad(x, [[0, 0], [0, h % 2], [0, w % 2], [0, 0]], mode="edge")
+        if self.padding == "same" and (h % 2 or w % 2):  # ceil(h / 2) windows: repeat the last row / column
+            x = ops.pad(x, [[0, 0], [0, h % 2], [0, w % 2], [0, 0]], mode="symmetric")  # (1 px: = "edge")
         else:
             x = x[:, : h - h % 2, : w - w % 2]
         h, w, c = x.shape[1], x.shape[2], x.shape[3]

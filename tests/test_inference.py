@@ -95,3 +95,29 @@ def test_cli_denoise_real_files(tmp_path, shared_stm):
         original = io.read(f)
         back = io.read(tmp_path / "out" / f"{f.stem}.tif")
         assert back.data.shape == original.data.shape
+
+
+def test_keras_imported_first_warns_and_denoise_still_works(tmp_path):
+    """A user who imports keras before stm_zoo gets Keras' default TensorFlow backend: told so, and tiled
+    denoising (with the fast-graph rewrite of max pooling) still runs there, on an odd-sized image."""
+    import os
+    import subprocess
+    import sys
+
+    code = """
+import warnings
+import keras
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    import stm_zoo.models
+import numpy as np
+assert keras.backend.backend() == "tensorflow", keras.backend.backend()
+assert any("import stm_zoo first" in str(w.message) for w in caught), [str(w.message) for w in caught]
+out = stm_zoo.denoise(np.random.default_rng(0).random((71, 90), dtype=np.float32), stm_zoo.models.build("autoencoder_thesis"))
+assert out.shape == (71, 90) and np.isfinite(out).all()
+print("ok")
+"""
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env["KERAS_HOME"] = str(tmp_path)  # no keras.json: Keras' own default backend
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]

@@ -112,7 +112,7 @@ def test_cli_fit_then_resume_then_load_in_fresh_process(tmp_path):
     assert second.returncode == 0, second.stderr[-2000:]
     assert "resuming" in second.stdout and "Epoch 2/2" in second.stdout and "Epoch 1/2" not in second.stdout
     load = subprocess.run(
-        [sys.executable, "-c", f"import keras; m = keras.saving.load_model({str(out / 'model.keras')!r}); "
+        [sys.executable, "-c", f"import stm_zoo.models, keras; m = keras.saving.load_model({str(out / 'model.keras')!r}); "
                                "print(m.count_params())"], capture_output=True, text=True, timeout=300)
     assert load.stdout.strip().endswith("28353"), load.stderr[-2000:]
 
