@@ -1,8 +1,10 @@
-"""PyTorch reference of `autoencoder_thesis` for `bench/train_speed.py` (bench-only: `pip install torch`).
+"""PyTorch references of `autoencoder_thesis` and `dncnn` for `bench/train_speed.py` (bench-only: `pip install torch`).
 
-Same layers as the Keras model: Conv2d 32 3×3 same + ReLU, MaxPool 2, Conv 32 + ReLU, MaxPool 2 | Conv 32 +
-ReLU, Upsample nearest 2, Conv 32 + ReLU, Upsample 2, Conv 1 3×3 + sigmoid (28,353 parameters); Adam, MSE.
-Run as a worker process: `python bench/torch_ref.py --worker DATA_DIR` reads JSON commands on stdin and
+The same layers as the Keras models; Adam, MSE. autoencoder_thesis: Conv2d 32 3×3 same + ReLU, MaxPool 2, Conv 32 +
+ReLU, MaxPool 2 | Conv 32 + ReLU, Upsample nearest 2, Conv 32 + ReLU, Upsample 2, Conv 1 3×3 + sigmoid (28,353
+parameters). dncnn: Conv 64 + ReLU, 15 × [Conv 64 no bias + BN(eps 1e-4) + ReLU], Conv 1 no bias = noise, output
+= clamp(input − noise, 0, 1) (556,096 parameters + 1,920 BN statistics).
+Run as a worker process: `python bench/torch_ref.py --worker MODEL DATA_DIR` reads JSON commands on stdin and
 answers each on a stdout line starting with "@@" (see `bench/train_speed.py`). It times the NCHW and the
 `channels_last` memory format in turn on the same batch.
 """
@@ -29,14 +31,29 @@ def thesis_autoencoder() -> nn.Module:
     )
 
 
+class DnCNN(nn.Module):
+    def __init__(self, depth: int = 17, filters: int = 64):
+        super().__init__()
+        layers = [nn.Conv2d(1, filters, 3, padding=1), nn.ReLU()]
+        for _ in range(depth - 2):
+            layers += [nn.Conv2d(filters, filters, 3, padding=1, bias=False), nn.BatchNorm2d(filters, eps=1e-4),
+                       nn.ReLU()]
+        layers.append(nn.Conv2d(filters, 1, 3, padding=1, bias=False))
+        self.noise = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return torch.clamp(x - self.noise(x), 0.0, 1.0)
+
+
+REFERENCES = {"autoencoder_thesis": (thesis_autoencoder, 28_353), "dncnn": (DnCNN, 556_096)}
 FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
 
 
 class Runner:
-    def __init__(self, data_dir: Path):
+    def __init__(self, build, data_dir: Path):
         torch.manual_seed(0)
         self.data_dir = data_dir
-        self.models = {f: thesis_autoencoder().to(memory_format=m) for f, m in FORMATS.items()}
+        self.models = {f: build().to(memory_format=m) for f, m in FORMATS.items()}
         self.optimizers = {f: torch.optim.Adam(m.parameters(), 1e-3) for f, m in self.models.items()}
         self.batches = {}
 
@@ -76,8 +93,9 @@ def _train_step(model, opt, noisy, clean):
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] != ["--worker"] or len(sys.argv) != 3:
-        sys.exit("usage: python bench/torch_ref.py --worker DATA_DIR  (started by bench/train_speed.py)")
-    model = thesis_autoencoder()
-    assert sum(p.numel() for p in model.parameters()) == 28_353
-    serve(Runner(Path(sys.argv[2])))
+    if sys.argv[1:2] != ["--worker"] or len(sys.argv) != 4 or sys.argv[2] not in REFERENCES:
+        sys.exit(f"usage: python bench/torch_ref.py --worker {{{','.join(REFERENCES)}}} DATA_DIR  "
+                 "(started by bench/train_speed.py)")
+    build, params = REFERENCES[sys.argv[2]]
+    assert sum(p.numel() for p in build().parameters()) == params
+    serve(Runner(build, Path(sys.argv[3])))

@@ -7,8 +7,8 @@
 Per model: training images/s at each `--sizes` patch (batch `--batch`, fixed in-memory batches, `model.fit`
 as `stm-zoo fit` compiles it), inference ms per image at those sizes and for one `--scan`² scan (padded to a
 multiple of 64 as `stm_zoo.inference` does), the CPU use during training (1.0 = one core), and the worker's
-peak resident memory. Also the input pipeline's patches/s. For `autoencoder_thesis`, the PyTorch reference in
-`bench/torch_ref.py` (NCHW and channels_last) runs on the same batches, interleaved round by round with JAX
+peak resident memory. Also the input pipeline's patches/s. For `autoencoder_thesis` and `dncnn`, the PyTorch
+reference in `bench/torch_ref.py` (NCHW and channels_last) runs on the same batches, interleaved round by round with JAX
 (J, T, J, T, …: other jobs on the machine then load both alike); medians are reported with the load average.
 `--baseline` trains the plain Keras graph with SSIM in the train step; with `STM_ZOO_SYSTEM_MALLOC=1` in the
 environment as well, that is stm-zoo before issue 7's speed work. XLA_FLAGS in the environment reach the JAX
@@ -30,7 +30,7 @@ from harness import Worker, serve, timed
 BENCH = Path(__file__).resolve().parent
 # Bench names → (registry name, kwargs). maed_cnn is timed with B0 unless maed_cnn_b7 is asked for.
 VARIANTS = {"maed_cnn": ("maed_cnn", {"backbone": "B0"}), "maed_cnn_b7": ("maed_cnn", {"backbone": "B7"})}
-REFERENCE = "autoencoder_thesis"
+REFERENCES = ("autoencoder_thesis", "dncnn")  # networks bench/torch_ref.py has
 
 
 class JaxRunner:
@@ -118,7 +118,7 @@ def bench_model(name, args, data_dir, with_torch) -> dict:
     jax = Worker(jax_args + (["--baseline"] if args.baseline else []))
     # Passive OpenMP waits: PyTorch's threads would otherwise spin on after its rounds, into JAX's (measured here:
     # PyTorch alone is as fast either way, 0.40 s per step of 8 × 256²).
-    ref = Worker([str(BENCH / "torch_ref.py"), "--worker", str(data_dir)], env={"OMP_WAIT_POLICY": "PASSIVE"}) \
+    ref = Worker([str(BENCH / "torch_ref.py"), "--worker", name, str(data_dir)], env={"OMP_WAIT_POLICY": "PASSIVE"}) \
         if with_torch else None
     row = {"model": name, "sizes": {}}
     try:
@@ -220,7 +220,7 @@ def main():
         rows = []
         for name in names:
             print(f"benchmarking {name} …", file=sys.stderr, flush=True)
-            rows.append(bench_model(name, args, Path(tmp), have_torch and name == REFERENCE))
+            rows.append(bench_model(name, args, Path(tmp), have_torch and name in REFERENCES))
     print_table(rows, pipeline_speed, args)
     if args.json:
         import jax
