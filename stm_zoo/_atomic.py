@@ -2,6 +2,7 @@
 never leaves a half-written file under the target's name."""
 
 import contextlib
+import glob
 import json
 import os
 import tempfile
@@ -10,9 +11,11 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
+def atomic_path(path: str | Path, suffix: str = "", durable: bool = False) -> Iterator[Path]:
     """Yield a temporary path in `path`'s folder (ending in `suffix`, for writers that look at it); on success it
-    is renamed to `path` with a normal file's mode (0666 minus the umask), on any error it is removed."""
+    is renamed to `path` with a normal file's mode (0666 minus the umask), on any error it is removed.
+    `durable`: flush the file, then the rename, to disk (a power cut then leaves the old or the new file).
+    A killed process leaves its temporary behind: see `remove_temporaries`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
@@ -22,10 +25,31 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private
     try:
         yield Path(tmp)
+        if durable:
+            _fsync(tmp)
         os.replace(tmp, path)
+        if durable:
+            _fsync(path.parent)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _fsync(path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_temporaries(path: str | Path) -> list[Path]:
+    """Remove the temporaries that `atomic_path(path)` left when its process was killed; return them."""
+    path = Path(path)
+    stray = sorted(p for p in path.parent.glob(f".{glob.escape(path.name)}.*") if p.is_file())
+    for p in stray:
+        p.unlink(missing_ok=True)
+    return stray
 
 
 def write_text(path: str | Path, text: str) -> Path:

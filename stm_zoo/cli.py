@@ -35,74 +35,109 @@ def fit(
     except train.RecipeError as e:
         fail(str(e))
     typer.echo(f"training {config['model']} → {config['out']}")
-    train.fit(config)
+    try:
+        train.fit(config)
+    except train.CheckpointError as e:
+        fail(str(e))
     typer.echo(f"saved {Path(config['out']) / 'model.keras'}")
 
 
 @app.command("models")
 def list_models():
-    """List the zoo: name, parameters, description and source."""
-    from stm_zoo import models
+    """List the zoo: name, the pretrained weights of each architecture, description and source (nothing is built)."""
+    from stm_zoo import models, weights
 
+    try:
+        entries = weights.read_manifest()["models"]
+    except weights.WeightsError:
+        entries = []
     for name in models.names():
         info = models.info(name)
-        params = models.build(name).count_params()
-        typer.echo(f"{name:22s} {params:>12,d}  {info.description}\n{'':37s}source: {info.source}")
+        pretrained = ", ".join(e["name"] for e in entries if e["architecture"] == name) or "no weights"
+        typer.echo(f"{name:20s} {pretrained:18s} {info.description}\n{'':40s}source: {info.source}")
 
 
 @app.command()
 def denoise(
     inputs: List[Path] = typer.Argument(..., help="Scan files or folders (searched recursively)"),
     model: str = typer.Option(..., "--model", "-m", help="Pretrained zoo name or path to a .keras file"),
-    output: Path = typer.Option(..., "--output", "-o", help="Folder for the results"),
+    output: Path = typer.Option(..., "--output", "-o", help="Folder for the results; subfolders of an input folder "
+                                "are mirrored, and inputs that would share a name get their extension added "
+                                "(x.sxm, x.dat → x_sxm.npy, x_dat.npy); nothing written in a run is overwritten"),
     fmt: str = typer.Option("npy", "--format", "-f", help="npy | tif | gwy | png"),
     channel: str = typer.Option("Z", help="Channel to read from multi-channel files"),
+    level: str = typer.Option("plane", "--level", help="Leveling of the result: plane (default: plane-leveled, zero "
+                              "mean, as Gwyddion's Plane level) | rows (also align rows by the median of differences, "
+                              "then plane) | none (the input's plane added back: absolute heights and tilt)"),
     tile: int = typer.Option(256, help="Tile side in pixels (multiple of 64)"),
     overlap: int = typer.Option(32, help="Tile overlap in pixels"),
 ):
-    """Denoise STM files of any size; results keep the input's shape and physical units."""
+    """Denoise STM files of any size; results keep the input's shape (unscanned rows NaN) and physical units."""
     from stm_zoo import inference, io
 
-    if fmt not in ("npy", "tif", "gwy", "png"):
-        fail(f"unknown format {fmt!r}; choose npy, tif, gwy or png")
-    files = []
-    for item in inputs:
-        if item.is_dir():
-            files += sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in io.formats())
-        elif item.exists():
-            files.append(item)
-        else:
-            fail(f"{item}: no such file or folder")
-    if not files:
+    fmt = fmt.lower().lstrip(".")
+    known = io.formats()
+    writable = [ext.lstrip(".") for ext, info in known.items() if info["write"]]
+    if fmt not in writable:
+        fail(f"cannot write {fmt!r}; --format takes one of {', '.join(writable)}")
+    writer = known[f".{fmt}"]
+    if not writer["available"]:
+        fail(f"writing .{fmt} needs the Python package {writer['needs']}, which is not installed "
+             f"(pip install {writer['needs']})")
+    try:
+        inference.check_options(tile, overlap, level)
+        jobs, skipped = inference.batch_targets(inputs, output, f".{fmt}", known)
+    except ValueError as e:
+        fail(str(e))
+    if not jobs and not skipped:
         fail("no readable scans found")
+    if output.exists() and not output.is_dir():
+        fail(f"{output}: is a file, not a folder (--output takes a folder)")
+    created = [p for p in (output, *output.parents) if not p.exists()]  # removed again if the model fails
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        fail(f"{output}: cannot create the output folder ({e.strerror or e})")
     try:
         net = inference.load_model(model)
     except (ValueError, OSError) as e:
+        for folder in created:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
         fail(str(e).splitlines()[0])
-    output.mkdir(parents=True, exist_ok=True)
+    for path, why in skipped:
+        typer.secho(f"skipped: {path}: {why}", err=True, fg=typer.colors.YELLOW)
     failed = []
-    with typer.progressbar(files, label="denoising", file=sys.stderr) as bar:
-        for path in bar:
-            target = output / f"{path.stem}.{fmt}"
+    with typer.progressbar(jobs, label="denoising", file=sys.stderr) as bar:
+        for path, target in bar:
             try:
                 if target.resolve() == path.resolve():
                     raise ValueError("output would overwrite the input")
-                scan = io.read(path, channel=channel)
-                io.write(inference.denoise(scan, net, tile=tile, overlap=overlap), target)
+                scan = io.read(path, channel=channel, unscanned="keep")
+                io.write(inference.denoise(scan, net, tile=tile, overlap=overlap, level=level), target)
+                notes = [inference.describe_missing(scan.data)]
+                if scan.cropped_rows:  # formats that store only the scanned lines
+                    notes.append(f"{scan.cropped_rows} never-scanned rows are not stored in the file")
+                for note in filter(None, notes):
+                    typer.echo(f"\n{path}: {note}", err=True)
             except (ValueError, OSError) as e:
                 failed.append(path)
-                typer.secho(f"\nfailed: {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
-                            err=True, fg=typer.colors.RED)
-    typer.echo(f"{len(files) - len(failed)} denoised, {len(failed)} failed → {output}")
-    if failed:
+                message = str(e).splitlines()[0] if str(e) else type(e).__name__
+                message = message if message.startswith(str(path)) else f"{path}: {message}"
+                typer.secho(f"\nfailed: {message}", err=True, fg=typer.colors.RED)
+    typer.echo(f"{len(jobs) - len(failed)} denoised, {len(skipped)} skipped, {len(failed)} failed → {output}")
+    if failed or skipped:
         raise typer.Exit(1)
 
 
 @app.command("eval")
 def eval_(
     models: str = typer.Option("", "--models", help="Comma-separated zoo names or .keras paths"),
-    data: str = typer.Option("synthetic", "--data", help="synthetic | folder of clean scans | folder with clean/ and noisy/"),
-    noise: str = typer.Option("stm", "--noise", help="Noise preset for synthesized pairs"),
+    data: str = typer.Option("synthetic", "--data", help="synthetic | fine_lattice (lattice periods 2.5-5 px) | folder of clean scans | folder with clean/ and noisy/"),
+    noise: str = typer.Option("stm", "--noise", help="Noise preset, a sweep strength (light, medium, heavy, severe) or 'sweep' (one table per strength)"),
+    full_res: bool = typer.Option(False, "--full-res", help="Folder of clean scans: every scan once and whole instead of --n crops of --size"),
     baselines: str = typer.Option("default", help="Comma-separated classical baselines, 'default', 'all' or 'none'"),
     n: int = typer.Option(16, "--n", help="Number of synthesized test images"),
     size: int = typer.Option(256, "--size", help="Side of synthesized test images"),
@@ -128,23 +163,33 @@ def eval_(
             rows = evaluate.evaluate_real(methods, images)
             first = next(iter(images.values()), None)
         else:
-            pairs = (evaluate.synthetic_pairs(noise=noise, n=n, size=size) if data == "synthetic"
-                     else evaluate.folder_pairs(data, noise=noise, n=n, size=size))
-            rows = evaluate.evaluate_pairs(methods, pairs)
-            first = pairs[0].noisy
+            strengths = list(evaluate.SWEEP) if noise == "sweep" else [noise]
+            tables = {}  # noise → rows
+            for strength in strengths:
+                pairs = evaluate.paired_set(data, noise=strength, n=n, size=size, full_resolution=full_res)
+                tables[strength] = evaluate.evaluate_pairs(methods, pairs)
+                if strength == strengths[0]:
+                    first, first_clean = pairs[0].noisy, pairs[0].clean
+            rows = tables[noise] if noise != "sweep" else tables
     except (ValueError, ImportError, OSError) as e:
         fail(str(e).splitlines()[0])
-    typer.echo(evaluate.format_table(rows))
+    if no_reference or noise != "sweep":
+        typer.echo(evaluate.format_table(rows))
+    else:
+        for strength, table in tables.items():
+            noisy_psnr = next(r["psnr"] for r in table if r["method"] == "noisy")
+            typer.echo(f"\n{strength} (mean input PSNR {noisy_psnr:.1f} dB)\n{evaluate.format_table(table)}")
     if plot and first is not None:
         from stm_zoo import figures
 
         outputs = evaluate.outputs_on(methods, first)
         if not no_reference:
-            outputs = {"clean": pairs[0].clean, **outputs}
-        figures.comparison(outputs, plot, title=f"{Path(data).name}: {'real scan' if no_reference else noise + ' noise'}")
+            outputs = {"clean": first_clean, **outputs}
+        label = "real scan" if no_reference else f"{strengths[0]} noise"
+        figures.comparison(outputs, plot, title=f"{Path(data).name}: {label}")
         typer.echo(f"figure → {plot}")
     if json_out:
-        write_json(json_out, rows)
+        write_json(json_out, rows)  # a list of rows; with --noise sweep, strength → rows
 
 
 weights_app = typer.Typer(help="Pretrained weights: list, download, verify and publish.", no_args_is_help=True)
@@ -269,15 +314,41 @@ def show(
     model: str = typer.Option(..., "--model", "-m", help="Pretrained zoo name or path to a .keras file"),
     out: Path = typer.Option(..., "-o", "--output", help="Figure file (.png, .pdf, .svg)"),
     channel: str = typer.Option("Z", help="Channel to read"),
+    level: str = typer.Option("plane", "--level", help="Leveling of the denoised scan, as for `denoise`: plane "
+                              "(default) | rows | none"),
 ):
     """Figure: noisy | denoised | removed | FFT before | FFT after, in physical units with a scale bar."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
     from stm_zoo import figures, inference, io
 
+    if out.is_dir():
+        fail(f"{out}: is a folder; -o takes a figure file (.png, .pdf, .svg)")
+    if out.suffix.lower().lstrip(".") not in FigureCanvasBase.get_supported_filetypes():
+        fail(f"{out}: cannot save a figure as {out.suffix or 'a file without extension'!r}; use .png, .pdf or .svg")
+    if out.exists() and out.resolve() == scan.resolve():
+        fail(f"{out}: is the scan itself; choose another figure file")
+    try:
+        inference.check_options(level=level)
+    except ValueError as e:
+        fail(str(e))
+    created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # removed again on failure
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        fail(f"{out.parent}: cannot create the folder for the figure ({e.strerror or e})")
     try:
         before = io.read(scan, channel=channel)
-        after = inference.denoise(before, inference.load_model(model))
+        after = inference.denoise(before, inference.load_model(model), level=level)
     except (ValueError, OSError) as e:
+        for folder in created:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
         fail(str(e).splitlines()[0])
+    if before.cropped_rows:
+        typer.echo(f"{scan}: {before.cropped_rows} never-scanned rows left out of the figure", err=True)
     figures.before_after(before, after, out, title=f"{scan.name} — {model}")
     typer.echo(f"figure → {out}")
 

@@ -1,8 +1,13 @@
 """`stm-zoo eval`: deep models and classical baselines side by side.
 
 With ground truth (noisy, clean) pairs: PSNR / SSIM / UQI and seconds per image, as the MAED-CNN paper's
-Table 1. Without (real noisy scans): stripe index before → after and lattice fidelity (FFT peaks kept,
-amplitude retained, peaks invented).
+Table 1, and the do-no-harm count: on how many images a method's PSNR falls below the noisy input's. Without
+(real noisy scans): stripe index before → after and lattice fidelity (FFT peaks kept, amplitude retained, peaks
+invented).
+
+Paired sets: the synthetic test split (simulator surfaces), a fine-lattice split (atomic lattices of 2.5-5 px
+period), folders of clean scans (256² crops or whole scans), each under a noise preset or one strength of the
+noise sweep `SWEEP` (input PSNR from ~30 down to ~18.5 dB).
 """
 
 import time
@@ -31,6 +36,57 @@ def baseline_set(choice: str) -> list[str]:
     return names
 
 
+def _sweep(gaussian, offsets, bands, band_rows) -> list[dict]:
+    """White noise σ, drifting line offsets σ, bands of replaced rows (count, rows each): drawn per image."""
+    return [{"type": "line_offsets", "p": 1.0, "sigma": offsets, "exponent": (0.0, 1.5)},
+            {"type": "stripes", "p": 1.0, "num_stripes": bands, "width": band_rows},
+            {"type": "gaussian", "p": 1.0, "sigma": gaussian}]
+
+
+# The noise-strength sweep. Mean input PSNR of `synthetic_pairs(noise=strength)` (16 simulator test images, 256²):
+# light 29.9, medium 25.6, heavy 22.7, severe 18.6 dB (one replaced row alone costs ~31 dB, so light has 0-1).
+SWEEP: dict[str, list[dict]] = {
+    "light": _sweep(gaussian=(0.01, 0.02), offsets=(0.02, 0.03), bands=(0, 1), band_rows=(1, 1)),
+    "medium": _sweep(gaussian=(0.02, 0.035), offsets=(0.03, 0.04), bands=(1, 2), band_rows=(1, 1)),
+    "heavy": _sweep(gaussian=(0.03, 0.05), offsets=(0.035, 0.05), bands=(2, 3), band_rows=(1, 2)),
+    "severe": _sweep(gaussian=(0.06, 0.08), offsets=(0.06, 0.08), bands=(3, 5), band_rows=(1, 3)),
+}
+
+
+def noise_spec(noise):
+    """A noise preset name or a sweep strength (`SWEEP`) → what `stm_zoo.noise.apply` takes; spec lists pass."""
+    from stm_zoo import noise as noise_lib
+
+    if not isinstance(noise, str):
+        return noise
+    if noise in SWEEP:
+        return SWEEP[noise]
+    if noise not in noise_lib.PRESETS:
+        raise ValueError(f"unknown noise {noise!r}; presets: {', '.join(sorted(noise_lib.PRESETS))}; "
+                         f"sweep strengths: {', '.join(SWEEP)}")
+    return noise
+
+
+def fine_lattice_params(size: int = 256) -> dict:
+    """Simulator parameters (overrides of `simulate.DEFAULTS`) of the fine-lattice split at size² px: hexagonal,
+    honeycomb and square atomic lattices of 0.3-0.4 nm in scans of 0.08-0.103 × size nm, i.e. a lattice constant
+    of 2.9-5 px and first FFT peaks at periods of 2.5-5 px (hexagonal rows are √3/2 a apart); a sharp tip, little
+    drift; half with a CDW superlattice; many vacancies and adatoms; few steps, islands, molecules and clusters."""
+    return {"scan_nm": (0.4 * size / 5.0, 0.3 * size / 2.9), "lattice_nm": (0.3, 0.4),
+            "lattices": ("hexagonal", "honeycomb", "square"), "p_molecular_lattice": 0.0,
+            "corrugation_nm": (0.02, 0.05), "tip_nm": (0.05, 0.15), "p_drift": 0.3, "drift": (0.0, 0.03),
+            "p_cdw": 0.5, "p_moire": 0.1, "p_vacancies": 0.9, "vacancies_per_nm2": (0.01, 0.05),
+            "p_adatoms": 0.7, "adatoms_per_nm2": (0.005, 0.02), "p_steps": 0.1, "p_islands": 0.1,
+            "p_molecules": 0.05, "p_clusters": 0.1}
+
+
+def lattice_periods(image) -> list[float]:
+    """Periods in px of the image's strongest FFT lattice peaks, strongest first (`metrics.lattice_fidelity`)."""
+    fid = metrics.lattice_fidelity(image, image)
+    h, w = np.shape(image)
+    return [float(1 / np.hypot(ky / h, kx / w)) for ky, kx in fid.peaks]
+
+
 @dataclass
 class Pair:
     name: str
@@ -46,14 +102,46 @@ def synthetic_pairs(images: list[np.ndarray] | None = None, noise="stm", n: int 
 
     if images is None:
         images = simulate.surfaces(n, seed=seed, size_px=size)
-    ds = pipeline.pairs(images, patch_size=size, noise=noise, seed=seed, fresh_each_iteration=False,
+    ds = pipeline.pairs(images, patch_size=size, noise=noise_spec(noise), seed=seed, fresh_each_iteration=False,
                         augment={"rotation_deg": 0.0, "flip": False, "invert": False})
     return [Pair(f"test_{i:03d}", x.numpy()[..., 0], y.numpy()[..., 0]) for i, (x, y) in enumerate(ds.take(n))]
 
 
-def folder_pairs(folder: str | Path, noise="stm", n: int = 16, size: int = 256, seed: int = TEST_SEED) -> list[Pair]:
+def whole_image_pairs(images: list[np.ndarray], noise="stm", seed: int = TEST_SEED,
+                      names: list[str] | None = None) -> list[Pair]:
+    """Every image once and whole (any H×W, no crop or resize) with `noise` synthesized under the fixed seed
+    (seed, i) for image i: the same images and seed give the same noise draws at every sweep strength."""
+    import tensorflow as tf
+
+    from stm_zoo import noise as noise_lib
+
+    specs = noise_lib.resolve(noise_spec(noise))
+    names = names or [f"image_{i:03d}" for i in range(len(images))]
+    if len(names) != len(images):
+        raise ValueError(f"{len(names)} names for {len(images)} images")
+    pairs = []
+    for i, (name, clean) in enumerate(zip(names, images)):
+        clean = np.asarray(clean, np.float32)
+        if clean.ndim != 2:
+            raise ValueError(f"{name}: expected a 2-D image, got shape {clean.shape}")
+        noisy = noise_lib.apply(tf.constant(clean[..., None]), tf.constant([seed, i], tf.int64), specs)
+        pairs.append(Pair(name, noisy.numpy()[..., 0], clean))
+    return pairs
+
+
+def fine_lattice_pairs(noise="stm", n: int = 16, size: int = 256, seed: int = TEST_SEED) -> list[Pair]:
+    """The fine-lattice split: `n` simulator surfaces of `fine_lattice_params(size)`, each once, with `noise`."""
+    from stm_zoo.data import simulate
+
+    surfaces = simulate.surfaces(n, seed=seed, size_px=size, params=fine_lattice_params(size))
+    return whole_image_pairs(surfaces, noise=noise, seed=seed, names=[f"fine_{i:03d}" for i in range(n)])
+
+
+def folder_pairs(folder: str | Path, noise="stm", n: int = 16, size: int = 256, seed: int = TEST_SEED,
+                 full_resolution: bool = False) -> list[Pair]:
     """Pairs from a folder: `clean/` and `noisy/` subfolders matched by file stem, or else clean scans
-    with noise synthesized under a fixed seed."""
+    with noise synthesized under a fixed seed: `n` random size² crops, or with `full_resolution` every scan
+    once and whole."""
     from stm_zoo import io, level
     from stm_zoo.data import pipeline
 
@@ -72,7 +160,19 @@ def folder_pairs(folder: str | Path, noise="stm", n: int = 16, size: int = 256, 
         if not pairs:
             raise ValueError(f"{folder}: no files with the same name in clean/ and noisy/")
         return pairs
+    if full_resolution:
+        return whole_image_pairs(pipeline.folder_images(folder), noise=noise, seed=seed)
     return synthetic_pairs(pipeline.folder_images(folder), noise=noise, n=n, size=size, seed=seed)
+
+
+def paired_set(data: str, noise="stm", n: int = 16, size: int = 256, full_resolution: bool = False,
+               seed: int = TEST_SEED) -> list[Pair]:
+    """Test pairs for `--data`: 'synthetic', 'fine_lattice', or a folder (`folder_pairs`)."""
+    if data == "synthetic":
+        return synthetic_pairs(noise=noise, n=n, size=size, seed=seed)
+    if data == "fine_lattice":
+        return fine_lattice_pairs(noise=noise, n=n, size=size, seed=seed)
+    return folder_pairs(data, noise=noise, n=n, size=size, seed=seed, full_resolution=full_resolution)
 
 
 def _method(name: str):
@@ -88,19 +188,26 @@ def _method(name: str):
 
 
 def evaluate_pairs(methods: list[str], pairs: list[Pair]) -> list[dict]:
-    """One row per method: mean PSNR, SSIM, UQI over the pairs and seconds per image."""
+    """One row per method: mean PSNR, SSIM, UQI over the pairs, `worse_than_input` (images whose PSNR is below
+    the noisy input's: the do-no-harm count), seconds per image, and the PSNR of each image."""
+    if not pairs:
+        raise ValueError("no test pairs to evaluate")
+    input_psnr = [metrics.psnr(p.clean, p.noisy) for p in pairs]
+    smallest = min(pairs, key=lambda p: p.noisy.size)
     rows = []
     for name in methods:
         fn = _method(name)
-        fn(pairs[0].noisy)  # warm-up: compilation is not counted
+        fn(smallest.noisy)  # warm-up: compilation is not counted
         scores, seconds = [], 0.0
         for p in pairs:
             start = time.perf_counter()
             estimate = np.clip(np.asarray(fn(p.noisy), np.float64), 0, 1)
             seconds += time.perf_counter() - start
             scores.append(metrics.evaluate_pair(p.clean, estimate))
+        per_image = [s["psnr"] for s in scores]
         rows.append({"method": name, **{k: float(np.mean([s[k] for s in scores])) for k in scores[0]},
-                     "seconds": seconds / len(pairs)})
+                     "worse_than_input": sum(mine < given for mine, given in zip(per_image, input_psnr)),
+                     "seconds": seconds / len(pairs), "psnr_per_image": per_image})
     return rows
 
 
@@ -129,16 +236,20 @@ def _mean_where_defined(values: list[float]) -> float | None:
 
 def summarize(report: dict[str, list[dict]], method: str) -> dict:
     """The numbers a manifest records for `method` from a report of `evaluate_pairs` / `evaluate_real` tables
-    (label → rows): per paired set its PSNR / SSIM / UQI and the best classical baseline's PSNR and SSIM; per
+    (label → rows): per paired set its PSNR / SSIM / UQI, the best classical baseline's PSNR and SSIM, the noisy
+    input's PSNR, the number of images and on how many of them the method is worse than the input; per
     real-scan set the mean stripe index before and after, the mean fraction of lattice peaks kept, their mean
-    amplitude retained (over scans with a lattice) and the number of peaks invented over all scans."""
+    amplitude retained (over scans with a lattice) and the number of peaks invented over all scans.
+    A label "group/name" (e.g. "sweep/heavy") is recorded as summary[group][name]."""
     summary = {}
     for label, rows in report.items():
+        group, _, name = label.rpartition("/")
+        into = summary.setdefault(group, {}) if group else summary
         mine = [r for r in rows if r["method"] == method]
         if not mine:
             raise ValueError(f"{method!r} is not in the {label!r} table (methods: {sorted({r['method'] for r in rows})})")
         if "scan" in mine[0]:
-            summary[label] = {
+            into[name] = {
                 "stripe_index_before": float(np.mean([r["stripe_before"] for r in mine])),
                 "stripe_index_after": float(np.mean([r["stripe_after"] for r in mine])),
                 "lattice_peaks_kept": _mean_where_defined([r["kept"] for r in mine]),
@@ -147,9 +258,15 @@ def summarize(report: dict[str, list[dict]], method: str) -> dict:
             }
         else:
             baselines = [r for r in rows if r["method"] in classical.names()]
-            summary[label] = {k: mine[0][k] for k in ("psnr", "ssim", "uqi")}
+            noisy = [r for r in rows if r["method"] == "noisy"]
+            into[name] = {k: mine[0][k] for k in ("psnr", "ssim", "uqi")}
             if baselines:
-                summary[label] |= {f"best_baseline_{k}": max(r[k] for r in baselines) for k in ("psnr", "ssim")}
+                into[name] |= {f"best_baseline_{k}": max(r[k] for r in baselines) for k in ("psnr", "ssim")}
+            if noisy:
+                into[name]["input_psnr"] = noisy[0]["psnr"]
+            if "worse_than_input" in mine[0]:
+                into[name] |= {"worse_than_input": int(mine[0]["worse_than_input"]),
+                               "images": len(mine[0]["psnr_per_image"])}
     return summary
 
 
@@ -159,10 +276,11 @@ def outputs_on(methods: list[str], image: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def format_table(rows: list[dict]) -> str:
-    """A plain-text table of the rows, floats to 4 significant digits."""
+    """A plain-text table of the rows' scalar columns (per-image lists are left out), floats to 4 significant
+    digits."""
     if not rows:
         return "(no rows)"
-    keys = list(rows[0])
+    keys = [k for k in rows[0] if not isinstance(rows[0][k], (list, tuple, dict))]
     cells = [[f"{r[k]:.4g}" if isinstance(r[k], float) else str(r[k]) for k in keys] for r in rows]
     widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
 

@@ -1,22 +1,30 @@
-"""Denoise images of any size: level → normalize → overlapping tiles → model → smooth blend → inverse.
+"""Denoise images of any size: level → normalize → overlapping tiles → model → blend → inverse → level.
 
 One tiling routine serves every model. Tiles have one fixed shape (a multiple of 64, so every zoo model's
 stride or window fits) and are fed in fixed-size batches, so the model compiles once per tile shape and memory
-stays flat as the image grows.
+stays flat as the image grows. Partial scans keep their shape: NaN where nothing was measured.
 """
 
+import re
 import weakref
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 TILE_MULTIPLE = 64
+LEVELS = ("plane", "rows", "none")  # leveling of the result; see `denoise`
 _FAST_GRAPHS = weakref.WeakKeyDictionary()  # model → its `scale.fast_graph`, compiled once per model
+_RECIPES = Path(__file__).resolve().parents[1] / "recipes"  # in a source checkout
 
 
 def load_model(spec):
-    """A keras.Model as is, a path to a `.keras` file, or the name of a pretrained zoo model."""
+    """A keras.Model as is, a path to a `.keras` file, or the name of a pretrained zoo model.
+
+    Problems raise ValueError with a one-line message: a missing or damaged file, an unknown name, a zoo
+    architecture that has no published weights (with how to train it).
+    """
     import keras
 
     if isinstance(spec, keras.Model):
@@ -24,13 +32,40 @@ def load_model(spec):
     path = Path(str(spec))
     if path.suffix == ".keras":
         if not path.is_file():
-            raise ValueError(f"{path}: model file not found")
+            raise ValueError(f"{path}: model file not found" if not path.exists() else f"{path}: is not a file")
+        if not zipfile.is_zipfile(path):  # keras itself would say "File not found"
+            raise ValueError(f"{path}: not a valid .keras model (not a zip archive: damaged or another kind of file)")
         import stm_zoo.models  # noqa: F401  (registers stm_zoo's custom layers)
 
-        return keras.saving.load_model(path)
+        try:
+            return keras.saving.load_model(path)
+        except Exception as err:  # a zip without a model inside, or layers this install lacks
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ValueError(f"{path}: not a valid .keras model ({first})") from None
     from stm_zoo import weights
 
-    return weights.load(str(spec))
+    try:
+        return weights.load(str(spec))
+    except weights.WeightsError as err:
+        import stm_zoo.models
+
+        if str(err).startswith("unknown pretrained model") and str(spec) in stm_zoo.models.names():
+            raise ValueError(_how_to_train(str(spec))) from None
+        raise
+
+
+def _how_to_train(architecture: str) -> str:
+    """One line for a zoo architecture without published weights: the recipe that trains it."""
+    recipes = sorted(_RECIPES.glob("*.py"), key=lambda p: p.stem != architecture)  # its namesake first
+    for recipe in recipes:
+        text = recipe.read_text(errors="replace")
+        if re.search(rf"""["']model["']\s*:\s*["']{re.escape(architecture)}["']""", text):
+            out = re.search(r"""["']out["']\s*:\s*["']([^"']+)["']""", text)
+            writes = f" (it writes {out.group(1)}/model.keras)" if out else ""
+            return (f"{architecture!r} is a zoo architecture with no published weights; train it with "
+                    f"`stm-zoo fit recipes/{recipe.name}`{writes} and pass that .keras file as the model")
+    return (f"{architecture!r} is a zoo architecture with no published weights; train it with `stm-zoo fit` and "
+            f"a recipe whose model is {architecture!r}, then pass the model.keras it writes as the model")
 
 
 def _fast_graph(model):
@@ -62,6 +97,16 @@ def _round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
+def check_options(tile: int = 256, overlap: int = 32, level: str = "plane") -> None:
+    """Raise a one-line ValueError for a tile, overlap or level that `denoise` refuses (cheap: no model)."""
+    if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or tile <= 0 or tile % TILE_MULTIPLE:
+        raise ValueError(f"tile must be a positive multiple of {TILE_MULTIPLE}, got {tile}")
+    if isinstance(overlap, bool) or not isinstance(overlap, (int, np.integer)) or not 0 <= overlap < tile // 2:
+        raise ValueError(f"overlap must be in [0, {tile // 2}), got {overlap}")
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {', '.join(LEVELS)}; got {level!r}")
+
+
 def predict_tiled(model, image: np.ndarray, tile: int = 256, overlap: int = 32, batch_size: int = 4) -> np.ndarray:
     """Apply `model` to a 2-D float image in [0, 1] of any size; returns float32 of the same shape.
 
@@ -71,10 +116,7 @@ def predict_tiled(model, image: np.ndarray, tile: int = 256, overlap: int = 32, 
     image = np.asarray(image, np.float32)
     if image.ndim != 2:
         raise ValueError(f"expected a 2-D image, got shape {image.shape}")
-    if tile % TILE_MULTIPLE:
-        raise ValueError(f"tile must be a multiple of {TILE_MULTIPLE}, got {tile}")
-    if not 0 <= overlap < tile // 2:
-        raise ValueError(f"overlap must be in [0, tile/2), got {overlap}")
+    check_options(tile, overlap)
     h, w = image.shape
     th = min(tile, _round_up(h, TILE_MULTIPLE))
     tw = min(tile, _round_up(w, TILE_MULTIPLE))
@@ -102,26 +144,118 @@ def predict_tiled(model, image: np.ndarray, tile: int = 256, overlap: int = 32, 
     return (total / norm)[:h, :w]
 
 
-def denoise(data, model, tile: int = 256, overlap: int = 32, batch_size: int = 4):
-    """Denoise a 2-D array or a `stm_zoo.io.Scan` and return the same type, in the input's units.
+def denoise(data, model, tile: int = 256, overlap: int = 32, batch_size: int = 4, level: str = "plane"):
+    """Denoise a 2-D array or a `stm_zoo.io.Scan`; returns the same type and shape, in the input's units.
 
-    The plane fit removed before the model is added back, and the robust [0, 1] normalization is inverted,
-    so a result in metres stays in metres and a [0, 1] array stays in [0, 1].
+    The plane fitted to the input is removed and a robust [0, 1] normalization applied for the model, then
+    inverted, so a result in metres stays in metres. `level` sets how the result is leveled:
+
+    - "plane" (default): plane-leveled with zero mean, as Gwyddion's "Plane level": the input's tilt and
+      offset (sample tilt, piezo offset, the tilt that line-offset drift adds) are not put back;
+    - "rows": row offsets the model left are removed first (Gwyddion's "Align rows", median of differences),
+      then plane-leveled;
+    - "none": the input's plane is added back: absolute heights and tilt as in the file.
+
+    NaN/Inf pixels are allowed: rows with no finite pixel (an aborted scan) are not denoised, other NaN/Inf
+    pixels get their nearest finite neighbour's value for the model; all are NaN in the result
+    (`describe_missing` says so in one line). tile, overlap and level are checked before `model` loads.
     """
-    from stm_zoo import level
+    from stm_zoo import level as leveling
     from stm_zoo.io import Scan
 
-    model = load_model(model)
+    check_options(tile, overlap, level)
     array = data.data if isinstance(data, Scan) else np.asarray(data, np.float64)
-    if array.ndim != 2:
-        raise ValueError(f"expected a 2-D image, got shape {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError("image contains NaN or Inf")
-    leveled = level.plane_fit(array)
-    plane = array - leveled
-    normalized, norm = level.normalize(leveled)
-    denoised = predict_tiled(model, normalized, tile=tile, overlap=overlap, batch_size=batch_size)
-    result = norm.inverse(denoised) + plane
+    if array.ndim != 2 or array.size == 0:
+        raise ValueError(f"expected a non-empty 2-D image, got shape {array.shape}")
+    finite = np.isfinite(array)
+    scanned = np.flatnonzero(finite.any(axis=1))
+    if scanned.size == 0:
+        raise ValueError(f"no finite pixel in the image of shape {array.shape}: nothing to denoise")
+    model = load_model(model)
+    top, bottom = scanned[0], scanned[-1] + 1  # unscanned rows above and below stay NaN
+    holes = ~finite[top:bottom]
+    part = np.where(holes, np.nan, array[top:bottom]) if holes.any() else array[top:bottom]
+    plane = leveling.fit_plane(part)
+    leveled = part - plane
+    try:
+        _, norm = leveling.normalize(leveled)
+    except ValueError:
+        raise ValueError(f"the image of shape {array.shape} is a plane (constant after leveling): "
+                         "nothing to denoise") from None
+    normalized = norm.apply(leveling.fill_nonfinite(leveled) if holes.any() else leveled)
+    del leveled
+    result = norm.inverse(predict_tiled(model, normalized, tile=tile, overlap=overlap, batch_size=batch_size))
+    if level == "rows":
+        result = leveling.align_rows(result, "median_diff")
+    result[holes] = np.nan
+    result = result + plane if level == "none" else leveling.plane_fit(result)
+    if bottom - top < array.shape[0]:
+        result = np.concatenate([np.full((top, array.shape[1]), np.nan), result,
+                                 np.full((array.shape[0] - bottom, array.shape[1]), np.nan)])
+    result = result.astype(np.float32)
     if isinstance(data, Scan):
-        return replace(data, data=result.astype(np.float32), metadata={**data.metadata, "denoised_by": model.name})
-    return result.astype(np.float32)
+        return replace(data, data=result, metadata={**data.metadata, "denoised_by": model.name, "level": level})
+    return result
+
+
+def describe_missing(array) -> str | None:
+    """One line on what `denoise` does with the NaN/Inf of `array` (None when every pixel is finite), e.g.
+    "452 of 512 rows unscanned (NaN), denoised the 60 scanned rows"."""
+    finite = np.isfinite(np.asarray(array))
+    scanned = finite.any(axis=1)
+    rows, kept = finite.shape[0], int(scanned.sum())
+    if kept == 0:
+        return None  # `denoise` refuses it
+    parts = []
+    if kept < rows:
+        parts.append(f"{rows - kept} of {rows} rows unscanned (NaN), denoised the {kept} scanned row{'s' * (kept > 1)}")
+    holes = int((~finite[scanned]).sum())
+    if holes:
+        parts.append(f"{holes} NaN/Inf pixel{'s' * (holes > 1)} inside {'them' if parts else 'the scan'} "
+                     "filled for the model, NaN in the result")
+    return "; ".join(parts) or None
+
+
+def batch_targets(inputs, output, suffix: str, readable) -> tuple[list[tuple[Path, Path]], list[tuple[Path, str]]]:
+    """Where batch denoising writes each input: ([(input, output file)], [(skipped input, why)]).
+
+    `inputs` are files and folders (searched recursively for the extensions in `readable`). A file found in
+    a folder keeps its path relative to that folder (subfolders are mirrored under `output`); a file given
+    by itself goes to `output`. Inputs that would share an output name get their extension added to the stem
+    (x.sxm, x.dat → x_sxm.npy, x_dat.npy); a name still shared (the same relative path under two folders) is
+    written once, from the first input, and the others are skipped. Files under `output` when it lies inside
+    an input folder (results of an earlier run) are not inputs; a file listed twice counts once.
+    Raises ValueError for an input that does not exist.
+    """
+    output = Path(output)
+    out_dir = output.resolve()
+    found, seen = [], set()
+    for item in map(Path, inputs):
+        if item.is_dir():
+            base = item.resolve()
+            skip_out = out_dir != base and out_dir.is_relative_to(base)
+            candidates = [(p, p.relative_to(item)) for p in sorted(item.rglob("*"))
+                          if p.is_file() and p.suffix.lower() in readable
+                          and not (skip_out and p.resolve().is_relative_to(out_dir))]
+        elif item.exists():
+            candidates = [(item, Path(item.name))]
+        else:
+            raise ValueError(f"{item}: no such file or folder")
+        for path, rel in candidates:
+            if path.resolve() not in seen:
+                seen.add(path.resolve())
+                found.append((path, rel))
+    plain = [rel.parent / f"{rel.stem}{suffix}" for _, rel in found]
+    suffixes = {}
+    for (_, rel), name in zip(found, plain):
+        suffixes.setdefault(name, set()).add(rel.suffix.lower())
+    names = [rel.parent / f"{rel.stem}_{rel.suffix.lower().lstrip('.')}{suffix}" if len(suffixes[name]) > 1 else name
+             for (_, rel), name in zip(found, plain)]
+    jobs, skipped, source_of = [], [], {}
+    for (path, _), name in zip(found, names):
+        if name in source_of:
+            skipped.append((path, f"its output {output / name} is written from {source_of[name]} in this run"))
+        else:
+            source_of[name] = path
+            jobs.append((path, output / name))
+    return jobs, skipped

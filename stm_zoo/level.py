@@ -1,9 +1,9 @@
-"""Leveling and an invertible normalization, in plain numpy.
+"""Leveling, gap filling and an invertible normalization, in numpy (and scipy for the filling).
 
 `plane_fit` and `align_rows` are the classical first steps of STM processing (Gwyddion's "Plane level" and
 "Align rows") and the baselines listed in `stm_zoo.classical`. `normalize` maps a scan to [0, 1] for a
 model with robust percentiles and returns the `Normalization` that maps the model's output back to the
-scan's units.
+scan's units. `fill_nonfinite` gives a model finite input where a scan has NaN/Inf pixels.
 """
 
 from __future__ import annotations
@@ -22,20 +22,50 @@ def _as_image(data) -> np.ndarray:
     return data
 
 
+def fit_plane(data) -> np.ndarray:
+    """The least-squares plane `a + b*x + c*y` of `data`'s finite pixels, evaluated at every pixel."""
+    data = _as_image(data)
+    rows, cols = data.shape
+    x = np.arange(cols) / max(cols - 1, 1) - 0.5  # centred, unit range: a well-conditioned fit
+    y = np.arange(rows) / max(rows - 1, 1) - 0.5
+    ok = np.isfinite(data)
+    z = np.where(ok, data, 0.0)
+    # Normal equations from row and column sums: no N×3 design matrix, so memory stays at one image.
+    per_col, per_row = ok.sum(axis=0), ok.sum(axis=1)
+    sxy = x.sum() * y.sum() if ok.all() else y @ np.einsum("ij,j->i", ok, x)
+    normal = np.array([[ok.sum(), per_col @ x, per_row @ y],
+                       [per_col @ x, per_col @ x**2, sxy],
+                       [per_row @ y, sxy, per_row @ y**2]], dtype=np.float64)
+    rhs = np.array([z.sum(), z.sum(axis=0) @ x, z.sum(axis=1) @ y])
+    coef, *_ = np.linalg.lstsq(normal, rhs, rcond=None)
+    return coef[0] + coef[1] * x[None, :] + coef[2] * y[:, None]
+
+
 def plane_fit(data) -> np.ndarray:
     """`data` minus its least-squares plane `a + b*x + c*y` (fitted on finite pixels; NaN stay NaN).
 
     Removes the sample tilt; the result has zero mean over the finite pixels.
     """
     data = _as_image(data)
-    rows, cols = data.shape
-    y, x = np.mgrid[0:rows, 0:cols]
-    x = x / max(cols - 1, 1) - 0.5  # centred, unit range: a well-conditioned fit
-    y = y / max(rows - 1, 1) - 0.5
-    ok = np.isfinite(data)
-    design = np.stack([np.ones(ok.sum()), x[ok], y[ok]], axis=1)
-    coef, *_ = np.linalg.lstsq(design, data[ok], rcond=None)
-    return data - (coef[0] + coef[1] * x + coef[2] * y)
+    return data - fit_plane(data)
+
+
+def fill_nonfinite(data) -> np.ndarray:
+    """A copy of `data` with every NaN/Inf pixel replaced by its nearest finite pixel.
+
+    For a model that needs finite input: a glitch takes a neighbour's value, the missing end of an aborted
+    line takes the line above it. Raises ValueError when no pixel is finite.
+    """
+    data = _as_image(data)
+    bad = ~np.isfinite(data)
+    if not bad.any():
+        return data.copy()
+    if bad.all():
+        raise ValueError(f"no finite pixel to fill from in an image of shape {data.shape}")
+    from scipy import ndimage
+
+    nearest = ndimage.distance_transform_edt(bad, return_distances=False, return_indices=True)
+    return data[tuple(nearest)]
 
 
 def align_rows(data, method: str = "median", degree: int = 1) -> np.ndarray:

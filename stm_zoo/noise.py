@@ -226,6 +226,20 @@ PRESETS: dict[str, list[dict]] = {
         {"type": "gaussian", "p": 0.9, "sigma": (0.003, 0.06)},
         {"type": "salt_pepper", "p": 0.1, "fraction": (0.0005, 0.005)},
     ],
+    # Wider and heavier than "stm", from clean to heavy, for models meant to generalize (linespec): white noise up
+    # to σ 0.1, line offsets up to 0.1 with drift exponents up to 2 (random walk), up to 5 bands of replaced rows.
+    "wide": [
+        {"type": "gaussian_blur", "p": 0.2, "sigma": (0.3, 1.2)},
+        {"type": "tip_change", "p": 0.15, "row": (0.1, 0.9), "offset": (-0.15, 0.15), "blur": (0.0, 2.0),
+         "contrast": (0.7, 1.1)},
+        {"type": "flicker", "p": 0.5, "sigma": (0.005, 0.04), "exponent": (0.8, 1.5)},
+        {"type": "line_offsets", "p": 0.9, "sigma": (0.0, 0.1), "exponent": (0.0, 2.0)},
+        {"type": "scars", "p": 0.5, "count": (1, 8), "rows": (1, 3), "length": (0.05, 0.8), "strength": (0.05, 0.4)},
+        {"type": "periodic", "p": 0.3, "amplitude": (0.005, 0.05), "cycles": (2.0, 60.0), "harmonic": (0.0, 0.5)},
+        {"type": "stripes", "p": 0.3, "num_stripes": (1, 5), "width": (1, 3)},
+        {"type": "gaussian", "p": 0.9, "sigma": (0.0, 0.1)},
+        {"type": "salt_pepper", "p": 0.15, "fraction": (0.0005, 0.005)},
+    ],
 }
 
 

@@ -72,7 +72,7 @@ def test_pipeline_reads_tfds_sources(tmp_path, monkeypatch):
     assert len(pipeline.clean_images(source)) == 4
     with pytest.raises(ValueError, match="stm_folder needs a folder"):
         pipeline.clean_images("tfds:stm_folder")
-    with pytest.raises(ValueError, match="simulate parameters apply only to data='synthetic'"):
+    with pytest.raises(ValueError, match="simulate parameters apply only to data='default' or 'synthetic'"):
         pipeline.clean_images(source, simulate={"scan_nm": 5.0})
 
 
@@ -81,3 +81,17 @@ def test_synthetic_source_takes_simulate_parameters():
     assert len(images) == pipeline.SYNTHETIC_IMAGES and images[0].shape == (256, 256)
     with pytest.raises(ValueError, match="unknown simulate parameter"):
         pipeline.clean_images("synthetic", simulate={"lattice": "square"})
+
+
+def test_recipe_simulate_sets_the_default_pool_and_is_checked():
+    from stm_zoo import train
+
+    images = pipeline.clean_images("default", simulate={"count": 3, "size_px": 40, "lattices": ["square"]})
+    assert len(images) == len(pipeline.embedded_real_images()) + 3 and images[-1].shape == (40, 40)
+    config = train.validate({"simulate": {"count": 2, "size_px": 48}})
+    assert config["simulate"] == {"count": 2, "size_px": 48}
+    for bad, message in [({"count": 0}, "simulate.count"), ({"lattice": "square"}, "unknown simulate parameter")]:
+        with pytest.raises(train.RecipeError, match=message):
+            train.validate({"simulate": bad})
+    with pytest.raises(train.RecipeError, match="only to data 'default' or 'synthetic'"):
+        train.validate({"simulate": {"count": 2}, "data": "/some/folder"})

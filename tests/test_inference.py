@@ -56,13 +56,98 @@ def test_denoise_keeps_units_and_type():
     y, x = np.mgrid[0:96, 0:128]
     metres = 1e-10 * (np.sin(x / 3.0) + 0.01 * y) + 2e-9
     scan = Scan(data=metres, unit="m", size=(9.6e-9, 12.8e-9), channel="Z", direction="forward")
-    out = stm_zoo.denoise(scan, identity_model())
+    out = stm_zoo.denoise(scan, identity_model(), level="none")  # absolute heights kept
     assert isinstance(out, Scan) and out.unit == "m" and out.data.shape == metres.shape
     assert np.abs(out.data - metres).max() < 0.05 * np.ptp(metres)  # only the 0.5 % tails are clipped
     arr = np.clip(metres / metres.max(), 0, 1).astype(np.float32)
-    out_arr = stm_zoo.denoise(arr, identity_model())
+    out_arr = stm_zoo.denoise(arr, identity_model(), level="none")
     assert isinstance(out_arr, np.ndarray) and out_arr.dtype == np.float32 and out_arr.shape == arr.shape
     assert np.abs(out_arr - arr).max() < 0.05
+
+
+Y, X = np.mgrid[0:64, 0:96]
+TEXTURE = 1e-10 * np.sin(X / 3.0) * np.cos(Y / 4.0)
+TILT = 2e-11 * X + 3e-11 * Y + 5e-9  # sample tilt and a piezo offset
+
+
+def _tilt_of(image):
+    """(offset, x slope, y slope) of the least-squares plane, per pixel."""
+    y, x = np.mgrid[0 : image.shape[0], 0 : image.shape[1]]
+    ok = np.isfinite(image)
+    design = np.stack([np.ones(ok.sum()), x[ok], y[ok]], axis=1)
+    return np.linalg.lstsq(design, image[ok], rcond=None)[0]
+
+
+def test_level_plane_is_the_default_and_drops_the_input_plane():
+    out = stm_zoo.denoise(TEXTURE + TILT, identity_model())
+    np.testing.assert_allclose(_tilt_of(out), 0, atol=1e-13)  # no tilt, no offset: plane-leveled
+    assert np.abs(out - (TEXTURE - TEXTURE.mean())).max() < 0.05 * np.ptp(TEXTURE)
+    kept = stm_zoo.denoise(TEXTURE + TILT, identity_model(), level="none")
+    np.testing.assert_allclose(_tilt_of(kept), _tilt_of(TEXTURE + TILT), rtol=0.02)  # today's behaviour
+
+
+def test_level_rows_removes_line_offsets_left_by_the_model():
+    offsets = np.random.default_rng(0).normal(scale=3e-10, size=(64, 1))
+    striped = TEXTURE + TILT + offsets
+    plane = stm_zoo.denoise(striped, identity_model(), level="plane")  # the identity keeps the stripes
+    rows = stm_zoo.denoise(striped, identity_model(), level="rows")
+    row_spread = lambda image: np.std(np.median(image, axis=1))  # noqa: E731
+    assert row_spread(plane) > 1e-10 and row_spread(rows) < 0.2 * row_spread(plane)
+    np.testing.assert_allclose(_tilt_of(rows), 0, atol=1e-13)
+    with pytest.raises(ValueError, match="level must be one of plane, rows, none"):
+        stm_zoo.denoise(striped, identity_model(), level="flat")
+
+
+def test_partial_scan_keeps_its_shape_and_nan_where_nothing_was_measured():
+    image = TEXTURE + TILT
+    image[40:] = np.nan  # an aborted scan: 24 of 64 rows never scanned
+    image[39, 50:] = np.nan  # the line where it stopped
+    image[10, 20], image[25, 70] = np.nan, np.inf  # glitches inside the scan
+    out = stm_zoo.denoise(image, identity_model(), level="none")
+    assert out.shape == image.shape
+    np.testing.assert_array_equal(np.isnan(out), ~np.isfinite(image))  # NaN exactly where the input had none
+    scanned = np.isfinite(image)
+    assert np.abs(out[scanned] - image[scanned]).max() < 0.05 * np.ptp(TEXTURE)
+    assert inference.describe_missing(image) == (
+        "24 of 64 rows unscanned (NaN), denoised the 40 scanned rows; "
+        "48 NaN/Inf pixels inside them filled for the model, NaN in the result")
+    assert inference.describe_missing(TEXTURE) is None
+    scan = Scan(data=image, unit="m", size=(6.4e-9, 9.6e-9))
+    assert stm_zoo.denoise(scan, identity_model()).data.shape == (64, 96)
+
+
+def test_bad_tiling_and_level_are_refused_before_the_model_loads(tmp_path):
+    missing = tmp_path / "nothere.keras"
+    with pytest.raises(ValueError, match="tile must be a positive multiple of 64, got 100"):
+        stm_zoo.denoise(TEXTURE, missing, tile=100)
+    with pytest.raises(ValueError, match=r"overlap must be in \[0, 128\), got 128"):
+        stm_zoo.denoise(TEXTURE, missing, overlap=128)
+    with pytest.raises(ValueError, match="level must be one of"):
+        stm_zoo.denoise(TEXTURE, missing, level="flat")
+
+
+def test_a_one_pixel_image_is_reported_with_its_shape():
+    with pytest.raises(ValueError, match=r"\(1, 1\)"):
+        stm_zoo.denoise(np.ones((1, 1)), identity_model())
+    with pytest.raises(ValueError, match=r"no finite pixel.*\(3, 4\)"):
+        stm_zoo.denoise(np.full((3, 4), np.nan), identity_model())
+
+
+def test_corrupt_keras_file_is_named_as_such(tmp_path):
+    bad = tmp_path / "model.keras"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match=r"model\.keras: not a valid \.keras model"):
+        inference.load_model(bad)
+
+
+def test_architecture_without_published_weights_says_how_to_train_it():
+    with pytest.raises(ValueError) as info:
+        inference.load_model("swinir")
+    message = str(info.value)
+    assert "no published weights" in message and "stm-zoo fit recipes/swinir.py" in message
+    assert "\n" not in message
+    with pytest.raises(ValueError, match="unknown pretrained model 'nonsense'"):
+        inference.load_model("nonsense")
 
 
 def test_cli_denoise_folder_with_a_corrupt_file(tmp_path):

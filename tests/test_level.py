@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from stm_zoo.level import Normalization, align_rows, normalize, plane_fit
+from stm_zoo.level import Normalization, align_rows, fill_nonfinite, fit_plane, normalize, plane_fit
 
 RNG = np.random.default_rng(0)
 Y, X = np.mgrid[0:48, 0:64]
@@ -22,6 +22,28 @@ def test_plane_fit_ignores_nan_pixels():
     tilted[3, 4] = np.nan
     leveled = plane_fit(tilted)
     assert np.isnan(leveled[3, 4]) and np.nanmax(np.abs(leveled)) < 1e-9
+
+
+def test_fit_plane_is_defined_on_every_pixel():
+    tilted = TEXTURE + 0.3 * X - 0.2 * Y + 5.0
+    tilted[3:5] = np.nan  # unscanned rows: the plane still covers them
+    plane = fit_plane(tilted)
+    assert np.isfinite(plane).all()
+    np.testing.assert_allclose(plane, 0.3 * X - 0.2 * Y + 5.0, atol=0.02)
+    np.testing.assert_allclose(plane_fit(tilted), tilted - plane, equal_nan=True)
+
+
+def test_fill_nonfinite_takes_the_nearest_finite_pixel():
+    data = np.arange(30, dtype=float).reshape(5, 6)
+    data[2, 3] = np.nan
+    data[4, :] = np.inf  # a whole row: copied from the row above
+    filled = fill_nonfinite(data)
+    assert np.isfinite(filled).all() and np.isnan(data[2, 3])  # a copy, the input untouched
+    assert filled[2, 3] in (data[1, 3], data[3, 3], data[2, 2], data[2, 4])
+    np.testing.assert_array_equal(filled[4], data[3])
+    np.testing.assert_array_equal(filled[:2], data[:2])
+    with pytest.raises(ValueError, match="no finite pixel"):
+        fill_nonfinite(np.full((3, 3), np.nan))
 
 
 def test_align_rows_median_removes_line_offsets():

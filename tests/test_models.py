@@ -20,6 +20,7 @@ TINY = {
     "cbdnet": ({}, 32),
     "pmrid": ({}, 32),
     "maed_cnn": (dict(backbone="B0", decoder_filters=[32, 16, 16, 8, 8]), 64),
+    "linespec": (dict(filters=4, row_features=4), 32),
 }
 
 # Exact parameter counts at default kwargs, where the published design fixes them.
@@ -32,6 +33,7 @@ PARAMS = {
     "ridnet": 1_497_041,
     "cbdnet": 4_361_794,
     "pmrid": 1_031_041,
+    "linespec": 723_460,
 }
 
 
@@ -118,3 +120,19 @@ for name in zoo.names():
 """
     out = run_python(code, env={"KERAS_BACKEND": "tensorflow"}).stdout
     assert out.count("ok ") == len(zoo.names()), out
+
+
+def test_cli_models_lists_every_architecture_and_its_weights_without_building(monkeypatch):
+    from typer.testing import CliRunner
+
+    from stm_zoo import cli
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("`stm-zoo models` built a model")
+
+    monkeypatch.setattr(zoo, "build", no_build)
+    result = CliRunner().invoke(cli.app, ["models"])
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[0]: line for line in result.output.splitlines() if line and not line.startswith(" ")}
+    assert set(lines) == set(zoo.names())
+    assert "dncnn" in lines["dncnn"].split()[1] and "no weights" in lines["swinir"]

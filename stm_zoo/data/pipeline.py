@@ -25,10 +25,28 @@ def embedded_real_images() -> list[np.ndarray]:
     return [np.load(str(p)).astype(np.float32) for p in sorted(folder.iterdir()) if p.name.endswith(".npy")]
 
 
-def default_images() -> list[np.ndarray]:
+def default_images(simulate: dict | None = None) -> list[np.ndarray]:
     """The embedded default data: the real clean topographs shipped with the package plus simulated lattices,
-    so the main job runs offline."""
-    return embedded_real_images() + simulator.surfaces(DEFAULT_SIMULATED, seed=2024, size_px=256)
+    so the main job runs offline. `simulate`: see `simulated_images`."""
+    return embedded_real_images() + simulated_images(simulate, seed=2024, count=DEFAULT_SIMULATED)
+
+
+def simulated_images(simulate: dict | None, *, seed: int, count: int) -> list[np.ndarray]:
+    """A pool of simulated surfaces. `simulate` holds the pool's `count` and `size_px` (256 by default) and
+    overrides of the simulator's parameters (`stm_zoo.data.simulate.DEFAULTS`)."""
+    params = dict(simulate or {})
+    count = int(params.pop("count", count))
+    size = int(params.pop("size_px", 256))
+    return simulator.surfaces(count, seed=seed, size_px=size, params=params)
+
+
+def check_simulate(simulate: dict) -> None:
+    """One-line ValueError for a bad `simulate` recipe field."""
+    params = dict(simulate)
+    for key in ("count", "size_px"):
+        if key in params and (not isinstance(params[key], int) or params.pop(key) < (1 if key == "count" else 16)):
+            raise ValueError(f"simulate.{key} must be an integer ≥ {1 if key == 'count' else 16}")
+    simulator.resolve(params)
 
 
 def folder_images(path: str | Path) -> list[np.ndarray]:
@@ -54,16 +72,16 @@ SYNTHETIC_IMAGES = 64  # size of the simulated pool for data="synthetic" (256² 
 
 def clean_images(source: str, simulate: dict | None = None) -> list[np.ndarray]:
     """Clean 2-D float32 images in [0, 1] from a data source:
-    "default" (embedded scans + simulated), "synthetic" (the simulator; `simulate` overrides its parameters,
-    see `stm_zoo.data.simulate.DEFAULTS`), "tfds:NAME" (the train split of a TFDS dataset, built locally on
+    "default" (embedded scans + simulated), "synthetic" (the simulator alone; for both, `simulate` sets the
+    simulated pool, see `simulated_images`), "tfds:NAME" (the train split of a TFDS dataset, built locally on
     first use: "tfds:stm_synthetic", "tfds:stm_synthetic/large", "tfds:stm_folder:/path/to/scans"),
     or a folder of scans."""
-    if simulate and source != "synthetic":
-        raise ValueError(f"simulate parameters apply only to data='synthetic', not {source!r}")
+    if simulate and source not in ("default", "synthetic"):
+        raise ValueError(f"simulate parameters apply only to data='default' or 'synthetic', not {source!r}")
     if source == "default":
-        return default_images()
+        return default_images(simulate)
     if source == "synthetic":
-        return simulator.surfaces(SYNTHETIC_IMAGES, seed=0, size_px=256, params=simulate)
+        return simulated_images(simulate, seed=0, count=SYNTHETIC_IMAGES)
     if source.startswith("tfds:"):
         from stm_zoo.data import tfds_builders
 
@@ -117,11 +135,13 @@ def pairs(
     augment: dict | None = None,
     seed: int = 0,
     fresh_each_iteration: bool = True,
+    skip: int = 0,
 ) -> tf.data.Dataset:
     """An infinite dataset of (noisy, clean) patches of shape (P, P, 1).
 
     Each element gets its own stateless seed from `tf.data.Dataset.random(seed)`; with
     `fresh_each_iteration` every new iteration (epoch) draws new crops, augmentations and noise.
+    `skip`: start that many elements into the stream (cheap: only their seeds are drawn).
     """
     augment = {"rotation_deg": 10.0, "flip": True, "invert": True, **(augment or {})}
     specs = noise_lib.resolve(noise)
@@ -142,7 +162,7 @@ def pairs(
         noisy = noise_lib.apply(clean, seeds[4], specs)
         return noisy, clean
 
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=fresh_each_iteration).batch(2)
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=fresh_each_iteration).batch(2).skip(skip)
     return seeds.map(make, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
@@ -156,10 +176,15 @@ def training_datasets(
     augment: dict | None = None,
     seed: int = 0,
     simulate: dict | None = None,
+    skip_batches: int = 0,
 ) -> tuple[tf.data.Dataset, tf.data.Dataset]:
-    """(train, validation): train is infinite with fresh draws; validation is fixed (same noise every epoch)."""
+    """(train, validation): train is one infinite stream of fresh draws, fixed by `seed` and the position in it
+    (iterating it again starts it again; `skip_batches` starts it that many batches in, so that a run resumed
+    after k batches sees what an uninterrupted run sees from batch k on); validation is fixed (same noise every
+    epoch)."""
     train_images, val_images = train_validation_images(source, simulate)
-    train = pairs(train_images, patch_size=patch_size, noise=noise, augment=augment, seed=seed)
+    train = pairs(train_images, patch_size=patch_size, noise=noise, augment=augment, seed=seed,
+                  fresh_each_iteration=False, skip=skip_batches * batch_size)
     train = train.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
     val = pairs(val_images, patch_size=patch_size, noise=noise, augment=augment, seed=seed + 1,
                 fresh_each_iteration=False)

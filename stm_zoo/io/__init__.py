@@ -4,7 +4,7 @@ Every reader returns a `Scan` in physical units (metres for Z, amperes for curre
 and backward scans mirrored to match forward, whatever the instrument; rows never scanned are cropped and
 counted. Any problem with a file (missing, unknown extension, truncated, empty, constant, NaN/Inf inside
 the image, a missing optional reader) raises `ReadError`, a ValueError with a one-line message that names
-the file. Readers of the `formats` extra (`pip install stm-zoo[formats]`) are imported only when used.
+the file. The RHK, MATRIX and Gwyddion reader packages (default dependencies) are imported only when used.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stm_zoo._atomic import atomic_path
-from stm_zoo.io._common import ReadError, Scan, check_direction, fail, require
+from stm_zoo.io._common import ReadError, Scan, check_direction, fail, keeping_unscanned, require
 
 __all__ = ["Scan", "ReadError", "read", "write", "formats"]
 
@@ -26,7 +26,7 @@ class _Format:
     module: str  # stm_zoo.io.<module>
     reader: str | None  # function names in that module
     writer: str | None = None
-    needs: str | None = None  # optional package (in the `formats` extra)
+    needs: str | None = None  # package imported only when this format is used
 
 
 _FORMATS = {
@@ -51,7 +51,7 @@ _FORMATS = {
 def formats() -> dict[str, dict]:
     """Supported extensions: {".sxm": {"name", "read", "write", "needs", "available"}, ...}.
 
-    `needs` names the optional package (installed by `pip install stm-zoo[formats]`), `available` says
+    `needs` names the reader package it imports (a default dependency of stm-zoo), `available` says
     whether it is installed here.
     """
     return {
@@ -70,22 +70,27 @@ def _format(path: Path, action: str) -> _Format:
     return fmt
 
 
-def read(path, channel: str = "Z", direction: str = "forward") -> Scan:
+def read(path, channel: str = "Z", direction: str = "forward", unscanned: str = "crop") -> Scan:
     """Read one image of an SPM file as a `Scan` (see the module docstring).
 
     `channel` is matched case-insensitively against the file's channel names ("Z" also finds Topography /
     Height, "Current" finds I); formats holding one unnamed image (.npy, .tif, .png, .jpg) ignore it.
     `direction` ("forward"/"backward") chooses between the two scans of files that hold both; files that
     hold one image ignore it, and `Scan.direction` tells what the file holds (None when unknown).
+    `unscanned="keep"` returns the file's whole image instead of cropping and refusing: never-scanned rows
+    and NaN/Inf pixels are NaN (for `stm_zoo.denoise`, which keeps them NaN).
     """
     path = Path(path).expanduser()
     check_direction(direction)
+    if unscanned not in ("crop", "keep"):
+        raise ValueError(f"unscanned must be 'crop' or 'keep', got {unscanned!r}")
     fmt = _format(path, "read")
     if not path.is_file():
         raise fail(path, "file not found" if not path.exists() else "is not a file")
     reader = getattr(importlib.import_module(f"stm_zoo.io.{fmt.module}"), fmt.reader)
     try:
-        return reader(path, channel, direction)
+        with keeping_unscanned(unscanned == "keep"):
+            return reader(path, channel, direction)
     except ReadError:
         raise
     except Exception as err:  # a reader library failing deep inside: one line, never its traceback

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,19 @@ CHANNEL_ALIASES = {
 LENGTH_UNITS = {"m": 1.0, "mm": 1e-3, "um": 1e-6, "µm": 1e-6, "μm": 1e-6, "nm": 1e-9, "Å": 1e-10, "Å": 1e-10,
                 "AA": 1e-10, "Ang": 1e-10, "Angstrom": 1e-10, "angstrom": 1e-10, "pm": 1e-12}
 CURRENT_UNITS = {"A": 1.0, "mA": 1e-3, "uA": 1e-6, "µA": 1e-6, "μA": 1e-6, "nA": 1e-9, "pA": 1e-12, "fA": 1e-15}
+
+
+# Set by `read(..., unscanned="keep")`: `finish` keeps the full image, NaN where nothing was measured.
+_KEEP_UNSCANNED = contextvars.ContextVar("keep_unscanned", default=False)
+
+
+@contextlib.contextmanager
+def keeping_unscanned(keep: bool = True):
+    token = _KEEP_UNSCANNED.set(keep)
+    try:
+        yield
+    finally:
+        _KEEP_UNSCANNED.reset(token)
 
 
 class ReadError(ValueError):
@@ -117,10 +132,14 @@ def finish(path, data, *, zero_rows_unscanned: bool, size=None, **fields) -> Sca
     A row is never-scanned when it holds a NaN/Inf (the instrument fills unscanned pixels so, and the line
     where the scan stopped is incomplete) or, for instrument formats (`zero_rows_unscanned`), when it is
     exactly zero everywhere (zero-filled). What is left must be finite and not constant.
+    Under `keeping_unscanned()` nothing is cropped or refused for NaN/Inf: the zero-filled rows at the top
+    and bottom and every NaN/Inf pixel become NaN, and the image keeps the file's shape.
     """
     data = np.asarray(data, dtype=np.float64)
     if data.ndim != 2 or data.size == 0:
         raise fail(path, f"holds no 2-D image (data shape {data.shape})")
+    if _KEEP_UNSCANNED.get():
+        return _keep_unscanned(path, data, zero_rows_unscanned, size, fields)
     unscanned = ~np.isfinite(data).all(axis=1)
     if zero_rows_unscanned:
         unscanned |= (data == 0).all(axis=1)
@@ -135,8 +154,24 @@ def finish(path, data, *, zero_rows_unscanned: bool, size=None, **fields) -> Sca
         raise fail(path, f"has {int(bad.sum())} NaN/Inf values inside the scanned area "
                          f"(rows {bad_rows[0]}-{bad_rows[-1]} of the kept image)")
     if data.min() == data.max():
-        raise fail(path, f"is a constant image (every pixel is {data.flat[0]:g}): nothing to read")
+        raise fail(path, f"is a constant image (shape {data.shape}, every pixel is {data.flat[0]:g}): nothing to read")
     if size is not None:
         size = (size[0] * data.shape[0] / rows, size[1])
     return Scan(data=np.ascontiguousarray(data), size=size, source=Path(path),
                 cropped_rows=rows - data.shape[0], **fields)
+
+
+def _keep_unscanned(path, data, zero_rows_unscanned: bool, size, fields) -> Scan:
+    """`finish` for `read(..., unscanned="keep")`: the file's shape, NaN where nothing was measured."""
+    data = np.where(np.isfinite(data), data, np.nan)
+    if zero_rows_unscanned:  # zero-filled rows above and below the scanned ones
+        measured = np.flatnonzero(~(data == 0).all(axis=1))
+        if measured.size:
+            data[: measured[0]] = np.nan
+            data[measured[-1] + 1 :] = np.nan
+    finite = data[np.isfinite(data)]
+    if finite.size == 0 or (zero_rows_unscanned and not finite.any()):
+        raise fail(path, "is empty: no scan line was recorded (every row is NaN or zero-filled)")
+    if finite.min() == finite.max():
+        raise fail(path, f"is a constant image (shape {data.shape}, every pixel is {finite[0]:g}): nothing to read")
+    return Scan(data=data, size=size, source=Path(path), **fields)

@@ -16,6 +16,13 @@ from stm_zoo.io._common import fail, finish
 _SCAN_KEYS = ("unit", "size", "bias", "setpoint", "channel", "direction")
 
 
+def _squeeze(array: np.ndarray) -> np.ndarray:
+    """Drop length-1 axes beyond two: (1, H, W, 1) → (H, W), while (1, 1) and (1, W) stay 2-D."""
+    while array.ndim > 2 and 1 in array.shape:
+        array = np.squeeze(array, axis=array.shape.index(1))
+    return array
+
+
 def _to_grey(path, array: np.ndarray) -> tuple[np.ndarray, str]:
     if array.ndim == 2:
         return array, "grey"
@@ -37,7 +44,7 @@ def read_npy(path, channel: str, direction: str):
         raise fail(path, f"is not a readable .npy array ({err})") from None
     if not isinstance(array, np.ndarray):
         raise fail(path, "is not a single array")
-    array = np.squeeze(array)
+    array = _squeeze(array)
     if array.ndim != 2 or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise fail(path, f"holds a {array.dtype} array of shape {array.shape}, not a 2-D numeric image")
     if np.iscomplexobj(array):
@@ -53,7 +60,7 @@ def read_tif(path, channel: str, direction: str):
             raise fail(path, "holds several images; stm-zoo reads single 2-D images")
         array = tif.asarray()
         stored = (tif.shaped_metadata or [{}])[0] or {}
-    array, colour = _to_grey(path, np.squeeze(array))
+    array, colour = _to_grey(path, _squeeze(array))
     fields = {k: stored[k] for k in _SCAN_KEYS if stored.get(k) is not None}
     if "size" in fields:
         fields["size"] = tuple(fields["size"])
@@ -112,4 +119,5 @@ def write_png(scan, file) -> None:
     from stm_zoo.level import normalize
 
     array01, _ = normalize(scan.data)
+    array01 = np.nan_to_num(array01, nan=0.0)  # unscanned (NaN) pixels black
     Image.fromarray(np.round(array01 * 255).astype(np.uint8)).save(file, format="PNG")

@@ -14,5 +14,6 @@ from stm_zoo.models import ridnet  # noqa: F401,E402
 from stm_zoo.models import cbdnet  # noqa: F401,E402
 from stm_zoo.models import pmrid  # noqa: F401,E402
 from stm_zoo.models import maed  # noqa: F401,E402
+from stm_zoo.models import linespec  # noqa: F401,E402
 
 __all__ = ["ModelInfo", "build", "info", "names", "register"]

@@ -1,0 +1,29 @@
+"""The published `linespec` weights (issue 17): stm-zoo's scan-line- and lattice-aware model on the embedded real
+scans plus 512 simulated 288² surfaces (lattice periods down to ~2.3 px), 256² patches so each line and each
+lattice is seen whole, the `wide` noise preset (clean to heavy), MSE plus an FFT-amplitude term, no rotation
+(its bilinear resampling blurs 3 px lattices; the simulator draws every orientation):
+
+    stm-zoo fit recipes/weights/linespec.py
+"""
+
+
+def get_config():
+    return {
+        "model": "linespec",
+        "model_kwargs": {"filters": 24},
+        "data": "default",
+        "simulate": {"count": 512, "size_px": 288},
+        "patch_size": 256,
+        "batch_size": 4,
+        "epochs": 40,
+        "steps_per_epoch": 50,
+        "validation_steps": 8,
+        "noise": "wide",
+        "augment": {"rotation_deg": 0.0, "flip": True, "invert": True},
+        "optimizer": "adam",
+        "learning_rate": 1e-3,
+        "lr_schedule": "cosine",
+        "loss": "mse_fft",
+        "seed": 1,
+        "out": "runs/weights/linespec",
+    }

@@ -1,0 +1,98 @@
+"""LineSpec's own layers and loss (issue 17): what each branch computes, independent of training."""
+
+import numpy as np
+import pytest
+
+import stm_zoo.models as zoo
+from stm_zoo import losses
+from stm_zoo.models.linespec import RowAttentionPool, SpectralGate, SubtractRows
+
+
+def test_row_pool_with_equal_scores_is_the_row_mean():
+    x = np.random.default_rng(0).random((2, 5, 7, 3)).astype("float32")
+    pooled = np.asarray(RowAttentionPool()([x, np.zeros((2, 5, 7, 1), "float32")]))
+    np.testing.assert_allclose(pooled, x.mean(axis=2, keepdims=True), rtol=1e-5, atol=1e-6)
+
+
+def test_row_pool_ignores_pixels_with_very_low_scores():
+    x = np.ones((1, 2, 4, 1), "float32")
+    x[0, :, 0] = 100.0  # a scar on the first pixel of each row
+    scores = np.zeros((1, 2, 4, 1), "float32")
+    scores[0, :, 0] = -50.0
+    pooled = np.asarray(RowAttentionPool()([x, scores]))
+    np.testing.assert_allclose(pooled, 1.0, atol=1e-5)
+
+
+def test_subtract_rows_removes_one_offset_per_line():
+    image = np.zeros((1, 3, 4, 1), "float32")
+    offsets = np.array([0.1, -0.2, 0.3], "float32").reshape(1, 3, 1, 1)
+    out = np.asarray(SubtractRows()([image + offsets, offsets]))
+    np.testing.assert_allclose(out, 0.0, atol=1e-7)
+
+
+def _gate(bias: float) -> SpectralGate:
+    gate = SpectralGate()
+    gate.build((None, None, None, 1))
+    gate.w2.assign(np.zeros_like(gate.w2.numpy()))
+    gate.b2.assign(np.array([bias], "float32"))
+    return gate
+
+
+def test_spectral_gate_fully_open_returns_the_image_minus_its_mean():
+    x = np.random.default_rng(1).random((1, 24, 30, 1)).astype("float32")
+    out = np.asarray(_gate(30.0)(x))
+    np.testing.assert_allclose(out, x - x.mean(), atol=1e-5)
+
+
+def test_spectral_gate_closed_returns_nothing():
+    x = np.random.default_rng(2).random((1, 24, 30, 1)).astype("float32")
+    np.testing.assert_allclose(np.asarray(_gate(-30.0)(x)), 0.0, atol=1e-5)
+
+
+def test_spectral_gate_features_single_out_a_lattice_peak():
+    """The prominence feature of a lattice's Bragg peak is far above that of white noise's frequencies."""
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[:64, :64]
+    lattice = 0.1 * np.cos(2 * np.pi * xx / 4.0)  # period 4 px: frequency bin 16
+    x = (lattice + 0.1 * rng.standard_normal((64, 64))).astype("float32")[None, :, :, None]
+    gate = SpectralGate(hidden=1)
+    gate.build((None, None, None, 1))
+    w1 = np.zeros((4, 1), "float32")
+    w1[0, 0] = 1.0  # hidden unit = prominence over the 5×5 local mean of the log-amplitude
+    gate.w1.assign(w1)
+    gate.w2.assign(np.array([[4.0]], "float32"))
+    gate.b2.assign(np.array([-8.0], "float32"))  # open only where prominence > 2 (e² ≈ 7× the local level)
+    out = np.asarray(gate(x))[0, :, :, 0]
+    spectrum = np.abs(np.fft.fft2(out))
+    assert spectrum[0, 16] > 0.8 * np.abs(np.fft.fft2(x[0, :, :, 0]))[0, 16]
+    noise_bins = np.ones_like(spectrum, bool)
+    noise_bins[:, [0, 16, 48]] = False
+    assert spectrum[noise_bins].mean() < 0.1 * np.abs(np.fft.fft2(x[0, :, :, 0]))[noise_bins].mean()
+
+
+def test_ablations_drop_their_branch():
+    full = zoo.build("linespec", filters=4, row_features=4)
+    names = {layer.name for layer in full.layers}
+    assert {"line_corrected", "lattice"} <= names
+    no_row = {layer.name for layer in zoo.build("linespec", filters=4, row_features=4, row_branch=False).layers}
+    no_fft = {layer.name for layer in zoo.build("linespec", filters=4, row_features=4, spectral_branch=False).layers}
+    assert "line_corrected" not in no_row and "lattice" in no_row
+    assert "lattice" not in no_fft and "line_corrected" in no_fft
+
+
+def test_untrained_model_is_the_identity():
+    """The offset head and the U-Net's last layer start at zero: training starts from output = input."""
+    x = np.random.default_rng(4).random((1, 40, 52, 1)).astype("float32")
+    y = np.asarray(zoo.build("linespec", filters=4, row_features=4).predict(x, verbose=0))
+    np.testing.assert_allclose(y, x, atol=1e-6)
+
+
+def test_mse_fft_loss_adds_the_fft_amplitude_difference():
+    yy, xx = np.mgrid[:32, :32]
+    lattice = (0.5 + 0.05 * np.cos(2 * np.pi * xx / 3.0)).astype("float32")[None, :, :, None]
+    flat = np.full_like(lattice, 0.5)
+    assert float(np.asarray(losses.mse_fft(lattice, lattice))[0]) == pytest.approx(0.0, abs=1e-5)
+    amplitude = lambda a: np.abs(np.fft.fft2(a[0, :, :, 0])) / 32.0  # noqa: E731  (orthonormal)
+    expected = np.mean((lattice - flat) ** 2) + 0.05 * np.mean(np.abs(amplitude(lattice) - amplitude(flat)))
+    assert float(np.asarray(losses.mse_fft(lattice, flat))[0]) == pytest.approx(expected, rel=1e-4)
+    assert expected > np.mean((lattice - flat) ** 2)
