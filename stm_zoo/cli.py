@@ -223,6 +223,23 @@ def weights_list():
     for item in entries:
         typer.echo(f"{item['name']:20s} {item['architecture']:20s} {item['params']:>11,d}  "
                    f"{weights.status(item['name']):8s} {_metrics_line(item['metrics'])}")
+        if item.get("withdrawn"):
+            typer.echo(f"{'':20s} withdrawn: {item['withdrawn']}")
+
+
+@weights_app.command("withdraw")
+def weights_withdraw(
+    name: str = typer.Argument(..., help="Pretrained model name"),
+    reason: str = typer.Option(..., "--reason", help="Why (shown by `weights list` and warned on load); '' reinstates"),
+):
+    """Mark a published model as withdrawn: still listed and loadable, with the reason shown and warned about."""
+    from stm_zoo import weights
+
+    try:
+        weights.withdraw(name, reason)
+    except weights.WeightsError as e:
+        fail(str(e))
+    typer.echo(f"{name}: {'withdrawn: ' + reason if reason else 'reinstated'}")
 
 
 @weights_app.command("pull")

@@ -26,7 +26,7 @@ MAX_FOLDER_BYTES = 80 * 2**20  # all shipped .keras files together
 
 _REQUIRED = ("name", "architecture", "kwargs", "file", "sha256", "size", "params", "recipe", "training_data",
              "metrics", "license")
-_OPTIONAL = ("url",)
+_OPTIONAL = ("url", "withdrawn")  # withdrawn: why the model is no longer recommended
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -79,7 +79,7 @@ def _check_entry(entry, where: str) -> None:
     if not isinstance(entry["sha256"], str) or not _SHA256.match(entry["sha256"]):
         raise WeightsError(f"{label}: sha256 must be 64 lower-case hex digits")
     for key, kind in (("size", int), ("params", int), ("kwargs", dict), ("recipe", dict), ("metrics", dict),
-                      ("architecture", str), ("training_data", str), ("license", str), ("url", str)):
+                      ("architecture", str), ("training_data", str), ("license", str), ("url", str), ("withdrawn", str)):
         if key in entry and not isinstance(entry[key], kind):
             raise WeightsError(f"{label}: {key} must be {kind.__name__}, got {type(entry[key]).__name__}")
 
@@ -188,8 +188,11 @@ def _download(url: str, item: dict, target: Path) -> None:
 
 
 def fetch(name: str, manifest: str | Path | None = None) -> Path:
-    """The verified local file of pretrained model `name`: shipped, else cached, else downloaded to the cache."""
+    """The verified local file of pretrained model `name`: shipped, else cached, else downloaded to the cache.
+    A withdrawn model still loads (old scripts keep working), with a warning saying why it was withdrawn."""
     item = entry(name, manifest)
+    if item.get("withdrawn"):
+        warnings.warn(f"pretrained model {name!r} is withdrawn: {item['withdrawn']}", stacklevel=2)
     where = _locations(item, manifest)
     if where["shipped"].is_file():
         actual = sha256(where["shipped"])
@@ -233,6 +236,18 @@ def verify(manifest: str | Path | None = None) -> list[tuple[str, Path, str]]:
             rows.append((item["name"], path.parent / item["file"], "missing"))
     rows += [("", p, "unlisted") for p in sorted(path.parent.glob("*.keras")) if p.name not in listed]
     return rows
+
+
+def withdraw(name: str, reason: str, manifest: str | Path | None = None) -> dict:
+    """Mark pretrained model `name` as withdrawn (it stays listed and loadable, with `reason` shown and warned
+    about); an empty `reason` reinstates it. Writes the manifest atomically; returns the entry."""
+    path = manifest_path(manifest)
+    data = read_manifest(path)
+    item = entry(name, path)
+    item = {k: v for k, v in item.items() if k != "withdrawn"} | ({"withdrawn": reason} if reason else {})
+    write_json(path, {"base_url": data["base_url"],
+                      "models": [item if m["name"] == name else m for m in data["models"]]})
+    return item
 
 
 # ---------------------------------------------------------------- publish

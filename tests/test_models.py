@@ -33,7 +33,7 @@ PARAMS = {
     "ridnet": 1_497_041,
     "cbdnet": 4_361_794,
     "pmrid": 1_031_041,
-    "linespec": 723_460,
+    "linespec": 416_508,
 }
 
 

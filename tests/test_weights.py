@@ -267,6 +267,20 @@ def test_publish_writes_a_correct_entry(tmp_path, tiny_model, monkeypatch):
     assert [row[2] for row in weights.verify(manifest)] == ["ok"]
 
 
+def test_withdrawn_model_is_listed_loads_with_a_warning_and_can_be_reinstated(tmp_path, tiny_model, monkeypatch):
+    model, path = tiny_model
+    manifest = _write_manifest(tmp_path / "shipped", [])
+    weights.publish(_run_dir(tmp_path, path), "tiny", manifest=manifest)
+    weights.withdraw("tiny", "makes fine lattices worse than the noisy input", manifest=manifest)
+    assert weights.entry("tiny", manifest)["withdrawn"] == "makes fine lattices worse than the noisy input"
+    with pytest.warns(UserWarning, match="'tiny' is withdrawn: makes fine lattices worse"):
+        assert _same_weights(weights.load("tiny", manifest=manifest), model)
+    weights.withdraw("tiny", "", manifest=manifest)
+    assert "withdrawn" not in weights.entry("tiny", manifest)
+    with pytest.raises(weights.WeightsError, match="unknown pretrained model 'nope'"):
+        weights.withdraw("nope", "x", manifest=manifest)
+
+
 def test_publish_checks_the_recipe_matches_the_model(tmp_path, tiny_model):
     _, path = tiny_model
     run = _run_dir(tmp_path, path, model_name="autoencoder_thesis")
@@ -360,11 +374,41 @@ def test_shipped_manifest_is_valid_and_every_file_matches():
 def test_every_published_model_beat_every_baseline_in_psnr_and_ssim():
     """The publishing rule of issue 6, on the numbers the manifest records (bench/eval_weights.py --summary)."""
     for item in weights.read_manifest(SHIPPED_MANIFEST)["models"]:
+        if item.get("withdrawn"):
+            continue
         for label in ("synthetic", "held_out_real"):
             numbers = item["metrics"][label]
             assert numbers["psnr"] > numbers["best_baseline_psnr"], (item["name"], label)
             assert numbers["ssim"] > numbers["best_baseline_ssim"], (item["name"], label)
         assert item["metrics"]["real_noisy"]["stripe_index_after"] < item["metrics"]["real_noisy"]["stripe_index_before"]
+
+
+def _recommended() -> list:
+    """Published models not withdrawn; those still short of the do-no-harm rule are expected failures (issue 17)."""
+    known_short = {"linespec": "issue 17: worse than the noisy input on 1/16 held-out real and 3/16 fine-lattice images"}
+    data = json.loads(SHIPPED_MANIFEST.read_text())
+    return [pytest.param(m["name"], marks=pytest.mark.xfail(reason=known_short[m["name"]], strict=True))
+            if m["name"] in known_short else m["name"] for m in data["models"] if not m.get("withdrawn")]
+
+
+@pytest.mark.parametrize("name", _recommended())
+def test_recommended_model_never_makes_a_test_image_worse_than_its_input(name):
+    """The do-no-harm rule of issue 17 on the manifest's numbers: on every paired test set (sweep strengths
+    included) no image comes out below its noisy input's PSNR, and on the real noisy scans at least 90 % of the
+    FFT lattice amplitude is kept."""
+    metrics = weights.entry(name, SHIPPED_MANIFEST)["metrics"]
+    paired = {label: numbers for label, numbers in metrics.items() if isinstance(numbers, dict) and "psnr" in numbers}
+    paired |= {f"sweep/{k}": v for k, v in metrics.get("sweep", {}).items()}
+    assert {"synthetic", "held_out_real", "held_out_real_full", "fine_lattice", "sweep/severe"} <= paired.keys()
+    assert {label: n["worse_than_input"] for label, n in paired.items() if n["worse_than_input"]} == {}
+    assert metrics["real_noisy"]["lattice_amplitude_retained"] >= 0.9
+
+
+def test_every_withdrawn_model_says_which_rule_it_broke():
+    for item in weights.read_manifest(SHIPPED_MANIFEST)["models"]:
+        if item.get("withdrawn"):
+            assert "do-no-harm" in item["withdrawn"] and "worse than the noisy input" in item["withdrawn"]
+            assert item["metrics"]["fine_lattice"]["worse_than_input"] > 0, item["name"]
 
 
 def _shipped_names() -> list[str]:

@@ -11,7 +11,7 @@ offset, and the periodic lattice that spans the scan. LineSpec adds one branch f
    it sees how far the log-amplitude stands above its local spectral background (two window sizes) and the
    frequency's radius, and passes or damps that frequency; the inverse FFT is the periodic part of the image
    (Bragg and superlattice peaks stand far above the noise floor even when each atom is buried in noise).
-3. **U-Net** (three levels, 32-64-128 channels, no normalization) on [line-corrected input, periodic part,
+3. **U-Net** (three levels, 24-48-96 channels, no normalization) on [line-corrected input, periodic part,
    raw input]; its last convolution starts at zero, so training starts from the line-corrected input.
    Output = line-corrected input + U-Net correction, clipped to [0, 1].
 
@@ -132,7 +132,7 @@ def _row_offsets(noisy, features: int, name: str):
     description="stm-zoo's LineSpec: whole-line offset head + learned Fourier-domain lattice gate + small U-Net",
     source="stm-zoo (issue 17): row attention pooling, spectral gating (cf. FFT filtering, Wiener), U-Net",
 )
-def linespec(filters: int = 32, row_features: int = 16, row_branch: bool = True, spectral_branch: bool = True,
+def linespec(filters: int = 24, row_features: int = 16, row_branch: bool = True, spectral_branch: bool = True,
              input_shape=(None, None, 1)) -> keras.Model:
     """`row_branch` / `spectral_branch` = False drop a branch (the ablations of issue 17)."""
     noisy = keras.Input(shape=input_shape, name="noisy")
