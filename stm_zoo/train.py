@@ -119,6 +119,9 @@ def validate(config: dict) -> dict:
 
     if full["model"] not in models.names():
         raise RecipeError(f"unknown model {full['model']!r}; known: {', '.join(models.names())}")
+    data = full["data"]
+    if data not in ("default", "synthetic") and not data.startswith("tfds:") and not Path(data).expanduser().is_dir():
+        raise RecipeError(f"data folder {data!r} not found (or use 'default', 'synthetic', 'tfds:NAME')")
     try:
         losses.get(full["loss"])
         full["noise"] = noise_lib.resolve(full["noise"])

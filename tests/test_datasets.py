@@ -83,7 +83,7 @@ def test_synthetic_source_takes_simulate_parameters():
         pipeline.clean_images("synthetic", simulate={"lattice": "square"})
 
 
-def test_recipe_simulate_sets_the_default_pool_and_is_checked():
+def test_recipe_simulate_sets_the_default_pool_and_is_checked(tmp_path):
     from stm_zoo import train
 
     images = pipeline.clean_images("default", simulate={"count": 3, "size_px": 40, "lattices": ["square"]})
@@ -94,4 +94,4 @@ def test_recipe_simulate_sets_the_default_pool_and_is_checked():
         with pytest.raises(train.RecipeError, match=message):
             train.validate({"simulate": bad})
     with pytest.raises(train.RecipeError, match="only to data 'default' or 'synthetic'"):
-        train.validate({"simulate": {"count": 2}, "data": "/some/folder"})
+        train.validate({"simulate": {"count": 2}, "data": str(tmp_path)})

@@ -171,3 +171,16 @@ def test_freeze_batchnorm_reaches_nested_models():
     outer = keras.Model(inputs, keras.layers.BatchNormalization()(inner(inputs)))
     assert train.freeze_batchnorm(outer) == 2
     assert not outer.trainable_weights
+
+
+def test_missing_data_folder_stops_before_the_run_folder_is_made(tmp_path):
+    from typer.testing import CliRunner
+
+    from stm_zoo import cli
+
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli.app, ["fit", str(REPO / "recipes" / "autoencoder.py"), "--set", f"data={str(tmp_path / 'nope')!r}",
+                                          "--out", str(out)])
+    assert result.exit_code == 2
+    assert "data folder" in result.output and "not found" in result.output and "Traceback" not in result.output
+    assert not out.exists()

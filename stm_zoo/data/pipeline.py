@@ -53,7 +53,7 @@ def folder_images(path: str | Path) -> list[np.ndarray]:
     """Every readable image under `path` (recursively), leveled and normalized to [0, 1]."""
     from stm_zoo import io, level
 
-    path = Path(path)
+    path = Path(path).expanduser()
     if not path.is_dir():
         raise ValueError(f"{path}: data folder not found")
     files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in io.formats())
