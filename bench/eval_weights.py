@@ -40,11 +40,15 @@ HELD_OUT_CLEAN = [  # stripe index ≤ 0.06 in MANIFEST.csv: Au(111), Cu(111), g
 ]
 # Whole scans only: a 512-wide Createc step edge (stripe index 0.034; the scan stopped at row 330 of 512)
 HELD_OUT_FULL = [*HELD_OUT_CLEAN, f"{CREATEC}/createc_scan_step_20nm.dat"]
+# Real streaky scans. Lattice peaks (pick-up streaks excluded, `metrics.lattice_fidelity`): Si(7×7) 8, the
+# 138 nm Sn scan 1 (a different scan of the sample of the embedded Sn data), molecular 30 nm 2, the others none.
 REAL_NOISY = [
     f"{CREATEC}/createc_scan_molecular_30nm_pos.dat", f"{CREATEC}/createc_scan_atomic_11nm.dat",
     f"{CREATEC}/createc_scan_island_60nm.dat", f"{CREATEC}/createc_scan_wide_240nm.dat",
     "rescipy-project__spym/test/hopg_300k_2020_08_11_16_04_06_999.sm4",
     "ethz-micro__matlab_nanonis/Examples/Files/Si_7x7_028.sxm",
+    "Chitran1987__sn-1X1-fft-mapping/m1_Z RetraceUp Fri Aug 18 10.44.29 2023 [9-29]  STM_Spectroscopy STM.stp",
+    "rescipy-project__spym/test/dI-dV_9K_ABC6_2020_07_02_08_50_47_967.sm4",
 ]
 
 

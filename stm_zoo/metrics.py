@@ -166,25 +166,32 @@ def _amplitude_spectrum(image: np.ndarray) -> np.ndarray:
     return np.abs(np.fft.fftshift(np.fft.fft2(plane_fit(image) * window)))
 
 
-def _peak_snr(amp: np.ndarray, floor_size: int = 9) -> np.ndarray:
+def _peak_snr(amp: np.ndarray, floor_size: int = 9, line_size: int = 33) -> np.ndarray:
     """Signal-to-background of every candidate peak, 0 elsewhere. Candidates are the 3×3 local maxima of the
     spectrum in one half-plane (the other mirrors it), away from the DC and the kx = 0 line (Hann leakage spreads
-    both over ±1 bin); background is the median of the `floor_size`² neighbourhood, taken at candidates only
-    (a sliding median filter over a whole 2048² spectrum takes seconds)."""
+    both over ±1 bin). The background is the larger of the median of the `floor_size`² neighbourhood and the
+    medians of the `line_size` bins along the peak's column and row: periodic pick-up (a fixed frequency along
+    the fast scan axis whose phase changes from line to line) draws a streak over every ky at its kx, whose
+    local maxima are no lattice peaks. Taken at candidates only (a sliding median over a 2048² spectrum takes
+    seconds)."""
     h, w = amp.shape
     ky, kx = np.mgrid[:h, :w]
     ky, kx = ky - h // 2, kx - w // 2
     allowed = (np.abs(kx) > 1) & (ky**2 + kx**2 > 4) & ((ky > 0) | ((ky == 0) & (kx > 0)))
     rows, cols = np.nonzero((amp == ndimage.maximum_filter(amp, size=3, mode="wrap")) & allowed)
-    half = floor_size // 2
-    padded = np.pad(amp, half, mode="reflect")
-    offsets = np.arange(floor_size)
+    half, line_half = floor_size // 2, line_size // 2
+    padded = np.pad(amp, line_half, mode="wrap")  # the spectrum is periodic
+    square = np.arange(-half, half + 1) + line_half
+    line = np.arange(-line_half, line_half + 1) + line_half
     snr = np.zeros_like(amp)
     tiny = 1e-12 * max(amp.max(), 1e-300)
     for chunk in range(0, len(rows), 65536):
         r, c = rows[chunk : chunk + 65536], cols[chunk : chunk + 65536]
-        patches = padded[(r[:, None] + offsets)[:, :, None], (c[:, None] + offsets)[:, None, :]]
+        patches = padded[(r[:, None] + square)[:, :, None], (c[:, None] + square)[:, None, :]]
         background = np.median(patches.reshape(len(r), -1), axis=1)
+        column = padded[r[:, None] + line, c[:, None] + line_half]
+        row = padded[r[:, None] + line_half, c[:, None] + line]
+        background = np.maximum(background, np.maximum(np.median(column, axis=1), np.median(row, axis=1)))
         snr[r, c] = amp[r, c] / np.maximum(background, tiny)
     return snr
 
@@ -203,9 +210,10 @@ def lattice_fidelity(before, after, n_peaks: int = 8, min_snr: float = 10.0, pre
     """Compare the Bragg / superlattice peaks of the 2-D FFT of `before` and `after` (e.g. noisy and denoised).
 
     A peak is a 3×3 local maximum of the Hann-windowed amplitude spectrum standing `min_snr` times above its local
-    median background; the DC and the kx = 0 line (where row offsets live) are left out, so removing stripes
-    costs nothing here. The `n_peaks` strongest peaks of `before` are tracked: kept if `after` still has a local
-    maximum at least `present_snr` above background within ±1 px, with the amplitude ratio after / before
+    median background and above the background of its column and row of the spectrum (the streaks of periodic
+    pick-up are no lattice); the DC and the kx = 0 line (where row offsets live) are left out, so removing
+    stripes costs nothing here. The `n_peaks` strongest peaks of `before` are tracked: kept if `after` still has
+    a local maximum at least `present_snr` above background within ±1 px, with the amplitude ratio after / before
     (maximum over ±1 px). The `n_peaks` strongest peaks of `after` that have no such peak in `before` are
     "invented". A denoiser should keep every peak (kept_fraction 1, amplitude_ratio near 1) and invent none.
     """

@@ -440,3 +440,40 @@ def test_training_data_names_the_noise_preset_of_a_resolved_recipe():
     assert weights._describe_data({"data": "default", "noise": resolved}) == "data=default, noise=stm"
     custom = [{**resolved[0], "p": 0.123}]
     assert weights._describe_data({"data": "default", "noise": custom}) == "data=default, noise=custom list"
+
+
+def _stm_zoo_layers(path: Path) -> set[str]:
+    import re
+    import zipfile
+
+    config = zipfile.ZipFile(path).read("config.json").decode()
+    return set(re.findall(r'"registered_name": "stm_zoo>(\w+)"', config))
+
+
+def test_readme_says_what_loading_each_shipped_model_needs():
+    readme = (REPO / "README.md").read_text()
+    needs = readme[readme.index("What loading needs:"):].split("\n\n")[0]
+    for item in weights.read_manifest(SHIPPED_MANIFEST)["models"]:
+        used = _stm_zoo_layers(SHIPPED_MANIFEST.parent / item["file"])
+        name = f"`{item['name']}`"
+        assert name in needs, item["name"]
+        if not used:
+            assert name in needs.split("load with Keras alone")[0], item["name"]
+        for layer in used:
+            assert f"`{layer}`" in needs, (item["name"], layer)
+
+
+def test_models_of_built_in_layers_load_with_keras_alone(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    plain = [SHIPPED_MANIFEST.parent / item["file"] for item in weights.read_manifest(SHIPPED_MANIFEST)["models"]
+             if not _stm_zoo_layers(SHIPPED_MANIFEST.parent / item["file"])]
+    assert plain
+    code = ("import sys, keras\nfor p in sys.argv[1:]:\n    keras.saving.load_model(p, safe_mode=True)\n"
+            "assert 'stm_zoo' not in sys.modules\nprint('ok')")
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    result = subprocess.run([sys.executable, "-c", code, *map(str, plain)], capture_output=True, text=True,
+                            env=env, cwd=tmp_path, timeout=300)
+    assert result.stdout.strip() == "ok", result.stderr[-2000:]
