@@ -63,8 +63,11 @@ def denoise(
     model: str = typer.Option(..., "--model", "-m", help="Pretrained zoo name or path to a .keras file"),
     output: Path = typer.Option(..., "--output", "-o", help="Folder for the results; subfolders of an input folder "
                                 "are mirrored, and inputs that would share a name get their extension added "
-                                "(x.sxm, x.dat → x_sxm.npy, x_dat.npy); nothing written in a run is overwritten"),
-    fmt: str = typer.Option("npy", "--format", "-f", help="npy | tif | gwy | png"),
+                                "(x.gwy, x.dat → x_gwy.gwy, x_dat.gwy); nothing written in a run is overwritten"),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="sxm | gwy | nc | npy | tif | png (default: each "
+                                      "input's own format where stm-zoo writes it: .sxm, .gwy, .npy, .tif; else gwy). "
+                                      ".gwy keeps the original data beside the denoised channel, .npy gets a "
+                                      "NAME.json of size, units, bias and set-point, .nc is xarray/spym NetCDF"),
     channel: str = typer.Option("Z", help="Channel to read from multi-channel files"),
     level: str = typer.Option("plane", "--level", help="Leveling of the result: plane (default: plane-leveled, zero "
                               "mean, as Gwyddion's Plane level) | rows (also align rows by the median of differences, "
@@ -75,20 +78,22 @@ def denoise(
     """Denoise STM files of any size; results keep the input's shape (unscanned rows NaN) and physical units."""
     from stm_zoo import inference, io
 
-    fmt = fmt.lower().lstrip(".")
     known = io.formats()
-    writable = [ext.lstrip(".") for ext, info in known.items() if info["write"]]
-    if fmt not in writable:
-        fail(f"cannot write {fmt!r}; --format takes one of {', '.join(writable)}")
-    writer = known[f".{fmt}"]
-    if not writer["available"]:
-        fail(f"writing .{fmt} needs the Python package {writer['needs']}, which is not installed "
-             f"(pip install {writer['needs']})")
+    if fmt is not None:
+        fmt = fmt.lower().lstrip(".")
+        writable = [ext.lstrip(".") for ext, info in known.items() if info["write"]]
+        if fmt not in writable:
+            fail(f"cannot write {fmt!r}; --format takes one of {', '.join(writable)}")
     try:
         inference.check_options(tile, overlap, level)
-        jobs, skipped = inference.batch_targets(inputs, output, f".{fmt}", known)
+        jobs, skipped = inference.batch_targets(inputs, output, io.output_format if fmt is None else f".{fmt}", known)
     except ValueError as e:
         fail(str(e))
+    for suffix in sorted({target.suffix.lower() for _, target in jobs} | ({f".{fmt}"} if fmt else set())):
+        writer = known[suffix]
+        if not writer["available"]:
+            fail(f"writing {suffix} needs the Python package {writer['needs']}, which is not installed "
+                 f"(pip install {writer['needs']})")
     if not jobs and not skipped:
         fail("no readable scans found")
     if output.exists() and not output.is_dir():
@@ -116,7 +121,9 @@ def denoise(
                 if target.resolve() == path.resolve():
                     raise ValueError("output would overwrite the input")
                 scan = io.read(path, channel=channel, unscanned="keep")
-                io.write(inference.denoise(scan, net, tile=tile, overlap=overlap, level=level), target)
+                result = inference.denoise(scan, net, tile=tile, overlap=overlap, level=level)
+                result.metadata["model"] = model  # as given: a zoo name or a .keras file
+                io.write(result, target, original=scan)
                 notes = [inference.describe_missing(scan.data)]
                 if scan.cropped_rows:  # formats that store only the scanned lines
                     notes.append(f"{scan.cropped_rows} never-scanned rows are not stored in the file")

@@ -216,14 +216,16 @@ def describe_missing(array) -> str | None:
     return "; ".join(parts) or None
 
 
-def batch_targets(inputs, output, suffix: str, readable) -> tuple[list[tuple[Path, Path]], list[tuple[Path, str]]]:
+def batch_targets(inputs, output, suffix, readable) -> tuple[list[tuple[Path, Path]], list[tuple[Path, str]]]:
     """Where batch denoising writes each input: ([(input, output file)], [(skipped input, why)]).
 
+    `suffix` is the output extension (".npy"), or a function of the input path giving it
+    (`stm_zoo.io.output_format`: each input in its own format).
     `inputs` are files and folders (searched recursively for the extensions in `readable`). A file found in
     a folder keeps its path relative to that folder (subfolders are mirrored under `output`); a file given
     by itself goes to `output`. Inputs that would share an output name get their extension added to the stem
-    (x.sxm, x.dat → x_sxm.npy, x_dat.npy); a name still shared (the same relative path under two folders) is
-    written once, from the first input, and the others are skipped. Files under `output` when it lies inside
+    (x.sxm, x.dat → x_sxm.npy, x_dat.npy; x.gwy, x.dat → x_gwy.gwy, x_dat.gwy); a name still shared (the same
+    relative path under two folders) is written once, from the first input, and the others are skipped. Files under `output` when it lies inside
     an input folder (results of an earlier run) are not inputs; a file listed twice counts once.
     Raises ValueError for an input that does not exist.
     """
@@ -245,12 +247,13 @@ def batch_targets(inputs, output, suffix: str, readable) -> tuple[list[tuple[Pat
             if path.resolve() not in seen:
                 seen.add(path.resolve())
                 found.append((path, rel))
-    plain = [rel.parent / f"{rel.stem}{suffix}" for _, rel in found]
+    ends = [suffix(path) if callable(suffix) else suffix for path, _ in found]
+    plain = [rel.parent / f"{rel.stem}{end}" for (_, rel), end in zip(found, ends)]
     suffixes = {}
     for (_, rel), name in zip(found, plain):
         suffixes.setdefault(name, set()).add(rel.suffix.lower())
-    names = [rel.parent / f"{rel.stem}_{rel.suffix.lower().lstrip('.')}{suffix}" if len(suffixes[name]) > 1 else name
-             for (_, rel), name in zip(found, plain)]
+    names = [rel.parent / f"{rel.stem}_{rel.suffix.lower().lstrip('.')}{end}" if len(suffixes[name]) > 1 else name
+             for (_, rel), name, end in zip(found, plain, ends)]
     jobs, skipped, source_of = [], [], {}
     for (path, _), name in zip(found, names):
         if name in source_of:

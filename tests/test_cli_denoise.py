@@ -58,7 +58,7 @@ def test_batch_mirrors_subfolders_and_names_colliding_stems_by_extension(tmp_pat
         np.save(data / rel, _image(len(rel)))
     io.write(io.Scan(_image(7)), data / "x.tif")  # same stem as x.npy in the same folder
     out = tmp_path / "out"
-    result = _run("denoise", data, "--model", identity, "--output", out)
+    result = _run("denoise", data, "--model", identity, "--output", out, "--format", "npy")
     assert result.exit_code == 0, result.output
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*.npy"))
     assert written == ["a/x.npy", "b/x.npy", "x_npy.npy", "x_tif.npy"]
@@ -161,6 +161,52 @@ def test_a_missing_writer_is_reported_before_the_model_loads(tmp_path, corrupt, 
     monkeypatch.setattr(io, "formats", lambda: {**real, ".gwy": {**real[".gwy"], "available": False}})
     _one_line_error(_run("denoise", tmp_path / "s.npy", "-m", corrupt, "-o", tmp_path / "o", "-f", "gwy"),
                     "writing .gwy needs the Python package gwyfile")
+    io.write(io.Scan(_image()), tmp_path / "p.png")  # by default a .png input is written as .gwy
+    _one_line_error(_run("denoise", tmp_path / "p.png", "-m", corrupt, "-o", tmp_path / "o"),
+                    "writing .gwy needs the Python package gwyfile")
+
+
+def _sxm_scan(seed=0):
+    return io.Scan(_image(seed).astype(np.float64) * 1e-10, unit="m", size=(4e-9, 4.8e-9), bias=-0.05,
+                   setpoint=2e-11, channel="Z", direction="forward", metadata={"format": "Nanonis SXM",
+                                                                               "scan_dir": "up"})
+
+
+def test_default_format_is_each_inputs_own_with_its_metadata(tmp_path, identity):
+    data = tmp_path / "scans"
+    io.write(_sxm_scan(), data / "a.sxm")
+    io.write(_sxm_scan(1), data / "b.gwy")
+    np.save(data / "c.npy", _image(2))
+    io.write(io.Scan(_image(3)), data / "d.png")
+    io.write(_sxm_scan(4), data / "e.gwy.tif")  # e.tif and e.gwy would not collide: different stems
+    out = tmp_path / "out"
+    result = _run("denoise", data, "-m", identity, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["a.sxm", "b.gwy", "c.json", "c.npy", "d.gwy", "e.gwy.tif"]
+    sxm = io.read(out / "a.sxm")
+    assert (sxm.unit, sxm.bias, sxm.setpoint, sxm.metadata["scan_dir"]) == ("m", -0.05, 2e-11, "up")
+    assert sxm.size == pytest.approx((4e-9, 4.8e-9)) and f"denoised by stm-zoo ({identity}, level plane)" in sxm.metadata["comment"]
+    np.testing.assert_allclose(sxm.data, plane_fit(_image(0) * 1e-10), atol=0.05 * np.ptp(_image(0)) * 1e-10)
+    # the .gwy keeps the original channel and adds the denoised one
+    np.testing.assert_array_equal(io.read(out / "b.gwy", channel="Z").data, io.read(data / "b.gwy").data)
+    denoised = io.read(out / "b.gwy", channel="Z (denoised)")
+    assert denoised.bias == pytest.approx(-0.05) and denoised.size == pytest.approx((4e-9, 4.8e-9))
+    side = __import__("json").loads((out / "c.json").read_text())
+    assert (side["shape"], side["source"], side["model"], side["level"]) == \
+        ([40, 48], str(data / "c.npy"), str(identity), "plane")
+    assert io.read(out / "d.gwy", channel="intensity (denoised)").data.shape == (40, 48)
+    assert io.read(out / "e.gwy.tif").bias == pytest.approx(-0.05)
+
+
+def test_explicit_formats_still_win(tmp_path, identity):
+    io.write(_sxm_scan(), tmp_path / "a.sxm")
+    for fmt in ("nc", "npy", "gwy", "tif", "png", "sxm"):
+        result = _run("denoise", tmp_path / "a.sxm", "-m", identity, "-o", tmp_path / fmt, "--format", fmt)
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / fmt / f"a.{fmt}").is_file()
+    back = io.read(tmp_path / "nc" / "a.nc")
+    assert back.size == pytest.approx((4e-9, 4.8e-9)) and back.bias == pytest.approx(-0.05)
+    assert io.read(tmp_path / "gwy" / "a.gwy", channel="Z (denoised)").data.shape == (40, 48)
 
 
 def test_a_one_pixel_file_is_reported_with_its_shape(tmp_path, identity):

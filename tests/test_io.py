@@ -2,6 +2,7 @@
 
 import csv
 import importlib.util
+import json
 import re
 import shutil
 import sys
@@ -252,7 +253,7 @@ def test_missing_optional_reader_says_which_extra(tmp_path, monkeypatch):
 def test_reader_library_errors_become_one_line(tmp_path):
     path = tmp_path / "junk.nc"
     path.write_bytes(b"CDF\x01" + b"\xff" * 40)  # a NetCDF magic, then garbage for scipy to choke on
-    with pytest.raises(ReadError, match=r"junk\.nc: cannot be read as GXSM NetCDF \(\w+") as err:
+    with pytest.raises(ReadError, match=r"junk\.nc: cannot be read as GXSM or xarray NetCDF \(\w+") as err:
         read(path)
     assert "\n" not in str(err.value) and err.value.__cause__ is None
 
@@ -266,13 +267,28 @@ def _scan():
                 direction="forward", metadata={"note": "test"})
 
 
-def test_npy_round_trip(tmp_path):
+def test_npy_round_trip_with_its_sidecar(tmp_path):
     scan = _scan()
+    scan.metadata.update(denoised_by="linespec", level="plane")
+    scan.source = tmp_path / "scan.sxm"
     path = write(scan, tmp_path / "s.npy")
     assert np.load(path).dtype == np.float32  # like .tif
+    side = json.loads((tmp_path / "s.json").read_text())
+    assert side == {"shape": [24, 32], "size": [3e-9, 4e-9], "unit": "m", "bias": 0.5, "setpoint": 1e-10,
+                    "channel": "Z", "direction": "forward", "units": {"size": "m", "bias": "V", "setpoint": "A"},
+                    "source": str(tmp_path / "scan.sxm"), "model": "linespec", "level": "plane"}
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporaries left
     back = read(path)
     np.testing.assert_array_equal(back.data, scan.data.astype(np.float32))
-    assert back.unit == "a.u."  # a bare array carries no unit
+    assert (back.unit, back.size, back.bias, back.setpoint, back.channel, back.direction) == \
+        ("m", (3e-9, 4e-9), 0.5, 1e-10, "Z", "forward")
+    assert back.metadata["sidecar"]["model"] == "linespec" and "model" not in back.metadata  # not re-credited
+    np.save(tmp_path / "s.npy", np.ones((3, 3)) + np.eye(3))  # the sidecar no longer fits: ignored
+    assert read(path).unit == "a.u."
+    (tmp_path / "s.json").unlink()
+    assert read(write(scan, tmp_path / "bare.npy")).unit == "m"
+    (tmp_path / "bare.json").unlink()
+    assert read(tmp_path / "bare.npy").unit == "a.u."  # a bare array carries no unit
 
 
 def test_tif_round_trip_keeps_units_and_size(tmp_path):
@@ -292,6 +308,135 @@ def test_gwy_round_trip_keeps_units_and_size(tmp_path):
     assert (back.unit, back.channel, back.direction) == ("m", "Z", "forward")
     assert back.size == pytest.approx(scan.size)
     assert back.bias == pytest.approx(0.5) and back.setpoint == pytest.approx(1e-10)
+
+
+@pytest.mark.parametrize("scan_dir", ["down", "up"])
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+def test_sxm_round_trip(tmp_path, scan_dir, direction):
+    scan = _scan()
+    scan.direction = direction
+    scan.metadata.update(format="Nanonis SXM", scan_dir=scan_dir, rec_date="19.05.2023", scan_offset="1E-7 2E-7")
+    path = write(scan, tmp_path / "s.sxm")
+    back = read(path, direction=direction)
+    np.testing.assert_array_equal(back.data, scan.data.astype(np.float32))
+    assert (back.unit, back.channel, back.direction, back.cropped_rows) == ("m", "Z", direction, 0)
+    assert back.size == pytest.approx(scan.size, rel=1e-9)
+    assert back.bias == pytest.approx(0.5) and back.setpoint == pytest.approx(1e-10)
+    assert (back.metadata["scan_dir"], back.metadata["rec_date"], back.metadata["scan_offset"]) == \
+        (scan_dir, "19.05.2023", "1E-7 2E-7")
+    other = "backward" if direction == "forward" else "forward"
+    with pytest.raises(ReadError, match="is empty"):  # stored as never scanned, not invented
+        read(path, direction=other)
+
+
+@pytest.mark.parametrize("scan_dir", ["down", "up"])
+def test_sxm_written_reads_with_nanonispy2(tmp_path, scan_dir):
+    """An independent reader (nanonispy2, which assumes both directions) sees the same scan."""
+    nanonispy2 = pytest.importorskip("nanonispy2")
+    scan = _scan()
+    scan.metadata.update(format="Nanonis SXM", scan_dir=scan_dir)
+    other = nanonispy2.read.Scan(str(write(scan, tmp_path / "s.sxm")))
+    stored = other.signals["Z"]["forward"]
+    np.testing.assert_array_equal(stored[::-1] if scan_dir == "up" else stored, scan.data.astype(np.float32))
+    assert np.isnan(other.signals["Z"]["backward"]).all()
+    assert list(other.header["scan_range"]) == pytest.approx([4e-9, 3e-9])  # width, height
+    assert list(other.header["scan_pixels"]) == [32, 24] and other.header["bias"] == pytest.approx(0.5)
+    assert other.header["scan_dir"] == scan_dir and other.header["data_info"]["Unit"] == ("m",)
+
+
+def test_real_sxm_round_trip_keeps_its_header(shared_stm, tmp_path):
+    scan = read(shared_stm / AU_MICA)
+    back = read(write(scan, tmp_path / "au.sxm"))
+    np.testing.assert_array_equal(back.data, scan.data.astype(np.float32))
+    assert back.size == pytest.approx(scan.size) and back.setpoint == pytest.approx(scan.setpoint)
+    for key in ("rec_date", "rec_time", "scan_offset", "scan_angle", "scan_dir", "acq_time", "comment"):
+        assert back.metadata[key] == scan.metadata[key], key
+
+
+def test_sxm_needs_a_scan_size(tmp_path):
+    with pytest.raises(ValueError, match=r"x\.sxm: .*needs the scan size"):
+        write(Scan(np.eye(4)), tmp_path / "x.sxm")
+    assert list(tmp_path.iterdir()) == []
+
+
+def _netcdf(path):
+    from scipy.io import netcdf_file
+
+    with netcdf_file(path, mmap=False) as nc:
+        return {name: (np.array(v.data), {k: v.decode() if isinstance(v, bytes) else v
+                                          for k, v in v._attributes.items()}, v.dimensions)
+                for name, v in nc.variables.items()}
+
+
+def test_nc_round_trip_with_coordinates_in_metres(tmp_path):
+    scan = _scan()
+    scan.channel = "Z (fwd)"
+    path = write(scan, tmp_path / "s.nc")
+    variables = _netcdf(path)
+    data, attrs, dims = variables["Z_fwd"]
+    assert dims == ("y", "x") and data.dtype.kind == "f" and data.dtype.itemsize == 4
+    np.testing.assert_array_equal(data, scan.data.astype(np.float32))
+    assert (attrs["units"], attrs["long_name"], attrs["bias"], attrs["bias_units"], attrs["setpoint"],
+            attrs["setpoint_units"], attrs["direction"]) == ("m", "Z (fwd)", 0.5, "V", 1e-10, "A", "forward")
+    x, x_attrs, _ = variables["x"]
+    y, y_attrs, _ = variables["y"]
+    assert x_attrs["units"] == y_attrs["units"] == "m"
+    np.testing.assert_allclose(x, np.arange(32) * 4e-9 / 32)
+    np.testing.assert_allclose(y, np.arange(24)[::-1] * 3e-9 / 24)  # row 0 on top: the largest y
+    back = read(path, channel="Z (fwd)")
+    np.testing.assert_array_equal(back.data, scan.data.astype(np.float32))
+    assert back.size == pytest.approx(scan.size) and (back.bias, back.setpoint) == (0.5, 1e-10)
+    assert (back.unit, back.channel, back.direction, back.metadata["format"]) == \
+        ("m", "Z (fwd)", "forward", "NetCDF (xarray)")
+    assert read(path, channel="Z_fwd").channel == "Z (fwd)"  # by variable name too
+
+
+def test_nc_reads_with_xarray(tmp_path):
+    xr = pytest.importorskip("xarray")
+    scan = _scan()
+    with xr.open_dataset(write(scan, tmp_path / "s.nc"), engine="scipy") as ds:
+        z = ds["Z"]
+        assert z.dims == ("y", "x") and z.attrs["units"] == "m" and z.attrs["bias"] == 0.5
+        assert ds["x"].attrs["units"] == "m" and float(ds["x"][-1]) == pytest.approx(4e-9 * 31 / 32)
+        np.testing.assert_array_equal(z.values, scan.data.astype(np.float32))
+
+
+def test_nc_without_a_size_counts_pixels(tmp_path):
+    image = np.random.default_rng(0).normal(size=(6, 5))
+    image[0] = np.nan  # unscanned rows stay NaN
+    path = write(Scan(image, direction=None), tmp_path / "a.nc")
+    assert _netcdf(path)["x"][1]["units"] == "pixel"
+    back = read(path, unscanned="keep")
+    assert back.size is None and back.unit == "a.u."
+    np.testing.assert_array_equal(back.data, image.astype(np.float32))
+
+
+def test_gwy_keeps_the_original_channels_beside_the_result(tmp_path):
+    _needs_reader(Path("s.gwy"))
+    from gwyfile.objects import GwyObject
+
+    first = _scan()
+    write(first, tmp_path / "in.gwy")
+    original = read(tmp_path / "in.gwy")
+    denoised = Scan(original.data * 0.5, unit="m", size=original.size, bias=0.5, channel="Z", source=original.source,
+                    metadata={**original.metadata, "denoised_by": "linespec", "level": "plane"})
+    path = write(denoised, tmp_path / "out.gwy", original=original)
+    container = GwyObject.fromfile(str(path))
+    assert [container[f"/{i}/data/title"] for i in (0, 1)] == ["Z", "Z (denoised)"]
+    assert container["/1/meta"]["Denoised by"] == "linespec"
+    np.testing.assert_array_equal(read(path, channel="Z").data, first.data)  # the original, untouched
+    np.testing.assert_array_equal(read(path, channel="Z (denoised)").data, first.data * 0.5)
+    again = write(denoised, tmp_path / "again.gwy", original=read(path))  # a third channel, the others kept
+    assert [GwyObject.fromfile(str(again))[f"/{i}/data/title"] for i in range(3)] == ["Z", "Z (denoised)",
+                                                                                      "Z (denoised)"]
+    npy = read(write(first, tmp_path / "in.npy"))
+    path = write(Scan(npy.data * 0.5, metadata={"denoised_by": "m"}), tmp_path / "from_npy.gwy", original=npy)
+    assert sio.gwyddion._channels(GwyObject.fromfile(str(path))) == {0: "Z", 1: "Z (denoised)"}
+
+
+def test_output_format_is_the_inputs_own_where_written():
+    assert [sio.output_format(f"a{ext}") for ext in (".sxm", ".GWY", ".npy", ".tif", ".dat", ".sm4", ".nc", ".png")] \
+        == [".sxm", ".gwy", ".npy", ".tif", ".gwy", ".gwy", ".gwy", ".gwy"]
 
 
 def test_png_preview(tmp_path):
@@ -324,14 +469,15 @@ def test_write_is_atomic(tmp_path, monkeypatch):
 
 
 def test_write_unknown_format(tmp_path):
-    with pytest.raises(ValueError, match=r"cannot write '\.sxm'"):
-        write(_scan(), tmp_path / "x.sxm")
+    with pytest.raises(ValueError, match=r"cannot write '\.dat'"):
+        write(_scan(), tmp_path / "x.dat")
 
 
 def test_formats_table():
     table = sio.formats()
     assert {".sxm", ".sm4", ".z_mtrx", ".gwy", ".dat", ".stp", ".nc", ".npy", ".tif", ".png"} <= set(table)
-    assert sorted(e for e, f in table.items() if f["write"]) == [".gwy", ".npy", ".png", ".tif", ".tiff"]
+    assert sorted(e for e, f in table.items() if f["write"]) == [".gwy", ".nc", ".npy", ".png", ".sxm", ".tif",
+                                                                  ".tiff"]
     assert table[".sxm"]["needs"] is None and table[".sm4"]["needs"] == "spym"
 
 

@@ -5,6 +5,10 @@ and backward scans mirrored to match forward, whatever the instrument; rows neve
 counted. Any problem with a file (missing, unknown extension, truncated, empty, constant, NaN/Inf inside
 the image, a missing optional reader) raises `ReadError`, a ValueError with a one-line message that names
 the file. The RHK, MATRIX and Gwyddion reader packages (default dependencies) are imported only when used.
+
+`write` writes .sxm, .gwy, .nc (xarray/spym NetCDF), .npy (+ a `NAME.json` sidecar), .tif and .png;
+`output_format(path)` is the format a denoised `path` is written in by default: its own where a writer
+holds its data and metadata, else .gwy.
 """
 
 from __future__ import annotations
@@ -14,10 +18,10 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from stm_zoo._atomic import atomic_path
+from stm_zoo._atomic import atomic_path, write_json
 from stm_zoo.io._common import ReadError, Scan, check_direction, fail, keeping_unscanned, require
 
-__all__ = ["Scan", "ReadError", "read", "write", "formats"]
+__all__ = ["Scan", "ReadError", "read", "write", "formats", "output_format"]
 
 
 @dataclass(frozen=True)
@@ -27,25 +31,39 @@ class _Format:
     reader: str | None  # function names in that module
     writer: str | None = None
     needs: str | None = None  # package imported only when this format is used
+    sidecar: str | None = None  # function giving the JSON written beside the file as NAME.json
+    beside_original: bool = False  # the writer takes `original=` and keeps it beside the result
 
 
 _FORMATS = {
-    ".sxm": _Format("Nanonis SXM", "nanonis", "read"),
+    ".sxm": _Format("Nanonis SXM", "nanonis", "read", "write"),
     ".sm4": _Format("RHK SM4", "rhk", "read", needs="spym"),
     ".z_mtrx": _Format("Omicron MATRIX (Z)", "matrix", "read", needs="access2thematrix"),
     ".i_mtrx": _Format("Omicron MATRIX (current)", "matrix", "read", needs="access2thematrix"),
-    ".gwy": _Format("Gwyddion", "gwyddion", "read", "write", needs="gwyfile"),
+    ".gwy": _Format("Gwyddion", "gwyddion", "read", "write", needs="gwyfile", beside_original=True),
     ".dat": _Format("Createc", "createc", "read"),
     ".stp": _Format("WSxM", "wsxm", "read"),
     ".top": _Format("WSxM", "wsxm", "read"),
-    ".nc": _Format("GXSM NetCDF", "gxsm", "read"),
-    ".npy": _Format("NumPy array", "images", "read_npy", "write_npy"),
+    ".nc": _Format("GXSM or xarray NetCDF", "netcdf", "read", "write"),
+    ".npy": _Format("NumPy array", "images", "read_npy", "write_npy", sidecar="npy_sidecar"),
     ".tif": _Format("TIFF (float32)", "images", "read_tif", "write_tif"),
     ".tiff": _Format("TIFF (float32)", "images", "read_tif", "write_tif"),
     ".png": _Format("PNG (8-bit preview when written)", "images", "read_picture", "write_png"),
     ".jpg": _Format("JPEG rendering", "images", "read_picture"),
     ".jpeg": _Format("JPEG rendering", "images", "read_picture"),
 }
+
+
+# Inputs written back in their own format by default. GXSM .nc is not among them (the .nc writer writes the
+# xarray layout, which GXSM does not open), nor pictures (.png is written as an 8-bit preview).
+_OWN_OUTPUT = (".sxm", ".gwy", ".npy", ".tif", ".tiff")
+
+
+def output_format(path) -> str:
+    """The extension a result computed from `path` is written with by default: its own (.sxm, .gwy, .npy,
+    .tif), else ".gwy"."""
+    ext = Path(path).suffix.lower()
+    return ext if ext in _OWN_OUTPUT else ".gwy"
 
 
 def formats() -> dict[str, dict]:
@@ -97,10 +115,14 @@ def read(path, channel: str = "Z", direction: str = "forward", unscanned: str = 
         raise fail(path, f"cannot be read as {fmt.name} ({type(err).__name__}: {err})") from None
 
 
-def write(scan: Scan, path) -> Path:
-    """Write `scan` to `path` (.npy and .tif/.tiff float32, .gwy, .png 8-bit preview); returns the path.
+def write(scan: Scan, path, original: Scan | None = None) -> Path:
+    """Write `scan` to `path`; returns the path.
 
-    The file is written to a temporary name beside it, then renamed, so a crash never leaves half a file.
+    Formats: .sxm (Nanonis, float32), .gwy, .nc (xarray/spym NetCDF, coordinates in metres), .npy and
+    .tif/.tiff (float32), .png (8-bit preview). Each keeps the scan's size, units, bias, set-point, channel and
+    direction (a .npy in a sidecar `NAME.json`; a .png keeps none). `original`, the scan `scan` was computed
+    from, is kept beside it where the format holds several channels (.gwy: see `gwyddion.write`).
+    Every file is written to a temporary name beside it, then renamed, so a crash never leaves half a file.
     Refuses to overwrite `scan.source`, the file the scan was read from.
     """
     path = Path(path).expanduser()
@@ -109,7 +131,13 @@ def write(scan: Scan, path) -> Path:
         raise ValueError(f"{path}: refusing to overwrite the file this scan was read from")
     if fmt.needs:
         require(fmt.needs, path, path.suffix, "writing")
-    writer = getattr(importlib.import_module(f"stm_zoo.io.{fmt.module}"), fmt.writer)
-    with atomic_path(path) as tmp, open(tmp, "wb") as file:
-        writer(scan, file)
+    module = importlib.import_module(f"stm_zoo.io.{fmt.module}")
+    extra = {"original": original} if fmt.beside_original and original is not None else {}
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb") as file:
+            getattr(module, fmt.writer)(scan, file, **extra)
+    except ValueError as err:  # what this format cannot hold: one line naming the file
+        raise ValueError(f"{path}: {err}") from None
+    if fmt.sidecar:
+        write_json(path.with_suffix(".json"), getattr(module, fmt.sidecar)(scan))
     return path

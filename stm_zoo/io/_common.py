@@ -98,6 +98,18 @@ class Scan:
         return self.data.shape
 
 
+def denoised_by(scan) -> str | None:
+    """The model a scan was denoised with: the name or file given to `stm-zoo denoise --model`
+    (`metadata["model"]`), else the Keras model's name (`metadata["denoised_by"]`); None if not denoised."""
+    return scan.metadata.get("model") or scan.metadata.get("denoised_by")
+
+
+def history(scan) -> str | None:
+    """One line for a written file's comment: "denoised by stm-zoo (linespec, level plane)"."""
+    model = denoised_by(scan)
+    return model and f"denoised by stm-zoo ({model}, level {scan.metadata.get('level', '?')})"
+
+
 def check_direction(direction: str) -> str:
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be 'forward' or 'backward', got {direction!r}")

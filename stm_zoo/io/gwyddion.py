@@ -3,13 +3,17 @@
 Reading picks the data field whose title names the channel ("Z" also matches Height/Topography titles);
 when both a trace and a retrace field match, `direction` chooses. Gwyddion keeps row 0 at the top.
 Gwyddion 1.x files (magic `GWYO`) are not readable by gwyfile: they are reported, not guessed at.
-Writing stores one GwyDataField with its lateral size and the SI units of x/y (m) and z, so Gwyddion
-opens it with the right scales, plus the scan's bias, set-point and channel as Gwyddion metadata.
+Writing stores a GwyDataField with its lateral size and the SI units of x/y (m) and z, so Gwyddion
+opens it with the right scales, plus the scan's bias, set-point and channel as Gwyddion metadata; a
+denoised scan is written as a new channel beside the original data (see `write`).
 """
 
 from __future__ import annotations
 
-from stm_zoo.io._common import CHANNEL_ALIASES, fail, finish, require, unit_factor
+import re
+from dataclasses import replace
+
+from stm_zoo.io._common import CHANNEL_ALIASES, denoised_by, fail, finish, require, unit_factor
 
 _RETRACE = ("retrace", "backward", "bwd", "(b)")
 
@@ -73,26 +77,76 @@ def read(path, channel: str, direction: str):
                   metadata={"format": "Gwyddion", "meta": meta})
 
 
-def write(scan, file) -> None:
-    """Write `scan` as a Gwyddion 2 container with one data field to the open binary `file`."""
-    from gwyfile.objects import GwyContainer, GwyDataField
+def _field(scan):
+    """A GwyDataField with the scan's lateral size and the SI units of x/y (m) and z."""
+    from gwyfile.objects import GwyDataField
 
     rows, cols = scan.data.shape
     height, width = scan.size if scan.size is not None else (float(rows), float(cols))
-    field = GwyDataField(scan.data.astype("float64"), xreal=width, yreal=height,
-                         si_unit_xy="m" if scan.size is not None else "",
-                         si_unit_z="" if scan.unit == "a.u." else scan.unit)
+    return GwyDataField(scan.data.astype("float64"), xreal=width, yreal=height,
+                        si_unit_xy="m" if scan.size is not None else "",
+                        si_unit_z="" if scan.unit == "a.u." else scan.unit)
+
+
+def _meta(scan):
+    from gwyfile.objects import GwyContainer
+
     meta = GwyContainer()
     for name, value in (("Bias", scan.bias is not None and f"{scan.bias:g} V"),
                         ("Setpoint", scan.setpoint is not None and f"{scan.setpoint:g} A"),
-                        ("Direction", scan.direction), ("Source", scan.source and scan.source.name)):
+                        ("Direction", scan.direction), ("Source", scan.source and scan.source.name),
+                        ("Denoised by", denoised_by(scan)), ("Level", scan.metadata.get("level"))):
         if value:
-            meta[name] = value
+            meta[name] = str(value)
             meta.typecodes[name] = "s"  # gwyfile would store one-letter strings as chars
-    container = GwyContainer()
-    container["/0/data/title"] = scan.channel
-    container.typecodes["/0/data/title"] = "s"
-    container["/0/data"] = field
+    return meta
+
+
+def _add_channel(container, number: int, scan) -> None:
+    container[f"/{number}/data/title"] = scan.channel
+    container.typecodes[f"/{number}/data/title"] = "s"
+    container[f"/{number}/data"] = _field(scan)
+    meta = _meta(scan)
     if len(meta):
-        container["/0/meta"] = meta
+        container[f"/{number}/meta"] = meta
+
+
+def _channels(container) -> dict[int, str]:
+    """{channel number: title} of a Gwyddion container (titles stored as chars read back as text)."""
+    found = (re.fullmatch(r"/(\d+)/data/title", key) for key in container)
+    return {int(m.group(1)): (chr(container[m.group(0)]) if isinstance(container[m.group(0)], int)
+                              else str(container[m.group(0)])) for m in found if m}
+
+
+def write(scan, file, original=None) -> None:
+    """Write `scan` as a Gwyddion 2 container to the open binary `file`.
+
+    With `original` (the scan `scan` was computed from), `scan` is a new channel beside the original data,
+    titled "<channel> (denoised)" when `scan` says it was denoised: a .gwy original is copied whole (every
+    channel, its metadata, graphs and masks) with the new channel added after its last one, any other
+    original is written as channel 0 and `scan` as channel 1. Without it, `scan` is the only channel.
+    """
+    from gwyfile.objects import GwyContainer, GwyObject
+
+    if original is None:
+        container = GwyContainer()
+        _add_channel(container, 0, scan)
+        container.tofile(file)
+        return
+    title = f"{original.channel} (denoised)" if denoised_by(scan) else f"{scan.channel} (result)"
+    source = original.source
+    if source is not None and source.suffix.lower() == ".gwy" and source.is_file():
+        container = GwyObject.fromfile(str(source))
+        channels = _channels(container)
+        number = max(channels, default=-1) + 1
+        here = next((n for n, t in channels.items() if t == original.channel), None)
+        palette = f"/{here}/base/palette"
+        if palette in container:  # shown with the original's colours
+            container[f"/{number}/base/palette"] = container[palette]
+            container.typecodes[f"/{number}/base/palette"] = container.typecodes.get(palette, "s")
+    else:
+        container = GwyContainer()
+        _add_channel(container, 0, original)
+        number = 1
+    _add_channel(container, number, replace(scan, channel=title))
     container.tofile(file)

@@ -1,7 +1,8 @@
 """Plain arrays and pictures: `.npy`, `.tif`/`.tiff`, `.png`, `.jpg`/`.jpeg`.
 
-`.npy` and `.tif` hold raw values (unit "a.u." unless a TIFF written by stm-zoo says otherwise: `write`
-stores the Scan's unit, size, bias, set-point, channel and direction as JSON in the TIFF description).
+`.npy` and `.tif` hold raw values (unit "a.u." unless stm-zoo wrote them: `write` stores the Scan's unit,
+size, bias, set-point, channel and direction as JSON in the TIFF description, and beside a `.npy` in a
+sidecar `NAME.json`, which reading uses when its shape matches the array).
 Both are written as float32. `.png`/`.jpg` are renderings: 8- or 16-bit intensities scaled to [0, 1]; grey images stored as RGB keep
 one channel, coloured ones are converted to luminance (ITU-R 601), and alpha is dropped.
 Written PNGs are 8-bit previews stretched between the 0.5th and 99.5th percentiles.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stm_zoo.io._common import fail, finish
+from stm_zoo.io._common import denoised_by, fail, finish
 
 _SCAN_KEYS = ("unit", "size", "bias", "setpoint", "channel", "direction")
 
@@ -49,7 +50,27 @@ def read_npy(path, channel: str, direction: str):
         raise fail(path, f"holds a {array.dtype} array of shape {array.shape}, not a 2-D numeric image")
     if np.iscomplexobj(array):
         raise fail(path, "holds complex values")
-    return finish(path, array, zero_rows_unscanned=False, channel="unknown", metadata={"format": "npy"})
+    fields, metadata = _sidecar(path, array.shape)
+    fields.setdefault("channel", "unknown")
+    return finish(path, array, zero_rows_unscanned=False, metadata={"format": "npy", **metadata}, **fields)
+
+
+def _sidecar(path, shape) -> tuple[dict, dict]:
+    """Scan fields and metadata from the `NAME.json` beside `NAME.npy`, if it is stm-zoo's and fits."""
+    import json
+
+    side = path.with_suffix(".json")
+    try:
+        stored = json.loads(side.read_text())
+    except (OSError, ValueError):
+        return {}, {}
+    if not isinstance(stored, dict) or stored.get("shape") != list(shape):
+        return {}, {}
+    fields = {k: stored[k] for k in _SCAN_KEYS if stored.get(k) is not None}
+    if "size" in fields:
+        fields["size"] = tuple(fields["size"])
+    extra = {k: stored[k] for k in ("source", "model", "level") if k in stored}  # the run that wrote it
+    return fields, {"sidecar": {"file": side.name, **extra}}
 
 
 def read_tif(path, channel: str, direction: str):
@@ -102,6 +123,15 @@ def _plain(value):
 
 def write_npy(scan, file) -> None:
     np.save(file, scan.data.astype(np.float32), allow_pickle=False)  # float32, like .tif
+
+
+def npy_sidecar(scan) -> dict:
+    """What the `NAME.json` beside a written `NAME.npy` holds: SI units (size in m, bias in V, set-point in A)."""
+    return {"shape": list(scan.data.shape), "size": list(scan.size) if scan.size else None, "unit": scan.unit,
+            "bias": scan.bias, "setpoint": scan.setpoint, "channel": scan.channel, "direction": scan.direction,
+            "units": {"size": "m", "bias": "V", "setpoint": "A"},
+            "source": str(scan.source) if scan.source is not None else None,
+            "model": denoised_by(scan), "level": scan.metadata.get("level")}
 
 
 def write_tif(scan, file) -> None:

@@ -8,13 +8,19 @@ of the reader would have to be written around them anyway; this one needs only n
 Layout: for each channel of the DATA_INFO table, the forward image then (if "both") the backward image,
 each `lines x pixels` in acquisition order. Backward lines are stored right-to-left (mirrored here), and a
 scan going "up" stores the bottom line first (flipped here). Unscanned pixels of an aborted scan are NaN.
+
+`write` stores one channel in both directions, which readers that assume both (nanonispy2) need: the
+scan's own direction holds the data, the other is all NaN (never scanned), so nothing is invented.
+The header keeps what the source .sxm said (scan direction, offset, angle, dates, comment) where known.
 """
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
-from stm_zoo.io._common import fail, finish, match_channel, unit_factor
+from stm_zoo.io._common import fail, finish, history, match_channel, unit_factor
 
 _TYPES = {"FLOAT": "f4", "INT": "i4", "UINT": "u4", "DOUBLE": "f8"}
 
@@ -98,9 +104,54 @@ def read(path, channel: str, direction: str):
     unit, factor = unit_factor(rows[index].get("Unit", ""))
     setpoint, setpoint_text = _setpoint(header)
     keep = ("NANONIS_VERSION", "REC_DATE", "REC_TIME", "SCAN_DIR", "SCAN_ANGLE", "SCAN_OFFSET", "ACQ_TIME",
-            "COMMENT")
+            "SCAN_TIME", "COMMENT")
     metadata = {k.lower(): header[k].strip() for k in keep if k in header}
     metadata.update(format="Nanonis SXM", z_controller_setpoint=setpoint_text)
     return finish(path, image * factor, zero_rows_unscanned=True, size=(height, width), unit=unit,
                   bias=_float(header.get("BIAS")), setpoint=setpoint, channel=name, direction=direction,
                   metadata=metadata)
+
+
+def _text(value) -> str:
+    """One header value: no tabs, and no line that would read as a `:KEY:`."""
+    lines = [ln.replace("\t", " ").rstrip() for ln in str(value).splitlines()]
+    return "\n".join(ln if not re.fullmatch(r":.*:", ln) else f" {ln}" for ln in lines)
+
+
+def write(scan, file) -> None:
+    """Write `scan` as a Nanonis .sxm (big-endian float32) to the open binary `file`; row 0 stays on top."""
+    if scan.size is None:
+        raise ValueError("a .sxm needs the scan size in metres, which this scan lacks (write .gwy, .tif or .npy)")
+    rows, cols = scan.data.shape
+    own = scan.metadata if scan.metadata.get("format") == "Nanonis SXM" else {}  # what the source .sxm said
+    scan_dir = "up" if own.get("scan_dir") == "up" else "down"
+    direction = "backward" if scan.direction == "backward" else "forward"
+    comment = "\n".join(filter(None, [own.get("comment", ""), history(scan)]))
+    fields = [
+        ("NANONIS_VERSION", own.get("nanonis_version", "2")),
+        ("SCANIT_TYPE", "              FLOAT            MSBFIRST"),
+        ("REC_DATE", own.get("rec_date")),
+        ("REC_TIME", own.get("rec_time")),
+        ("ACQ_TIME", own.get("acq_time", "0.0")),
+        ("SCAN_PIXELS", f"{cols:>10d}{rows:>10d}"),
+        ("SCAN_TIME", own.get("scan_time", "0.000E+0 0.000E+0")),
+        ("SCAN_RANGE", f"{scan.size[1]:22.9E}{scan.size[0]:22.9E}"),
+        ("SCAN_OFFSET", own.get("scan_offset", "0.000000E+0 0.000000E+0")),
+        ("SCAN_ANGLE", own.get("scan_angle", "0.000E+0")),
+        ("SCAN_DIR", scan_dir),
+        ("BIAS", None if scan.bias is None else f"{scan.bias:.9E}"),
+        ("Z-CONTROLLER", None if scan.setpoint is None else
+         f"\tName\ton\tSetpoint\n\tCurrent\t1\t{scan.setpoint:.9E} A"),
+        ("COMMENT", comment or None),
+        ("DATA_INFO", "\tChannel\tName\tUnit\tDirection\tCalibration\tOffset\n"
+                      f"\t0\t{_text(scan.channel).strip() or 'Z'}\t{_text(scan.unit).strip()}\tboth\t1.000E+0\t0.000E+0\n"),
+    ]
+    header = "".join(f":{key}:\n{value if key in ('SCANIT_TYPE', 'Z-CONTROLLER', 'DATA_INFO') else _text(value)}\n"
+                     for key, value in fields if value is not None)
+    image = scan.data[::-1] if scan_dir == "up" else scan.data  # stored in acquisition order
+    if direction == "backward":
+        image = image[:, ::-1]  # backward lines are recorded right to left
+    empty = np.full_like(image, np.nan)
+    images = (image, empty) if direction == "forward" else (empty, image)
+    file.write(f"{header}:SCANIT_END:\n\n\n".encode("latin-1", errors="replace") + b"\x1a\x04")
+    file.write(np.concatenate([i.ravel() for i in images]).astype(">f4").tobytes())
