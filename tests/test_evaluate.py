@@ -155,14 +155,14 @@ def test_cli_eval_folder_of_clean_and_noisy_pairs(tmp_path):
 
 
 def test_cli_eval_no_reference_on_real_scan(tmp_path, shared_stm):
-    scan = shared_stm / "SPMQT-Lab__nanonis-file-conversion-1.01/anonymised_testdata/createc_scan_atomic_11nm.dat"
+    scan = shared_stm / "ethz-micro__matlab_nanonis/Examples/Files/Si_7x7_028.sxm"  # streaky, with a lattice
     out = tmp_path / "rows.json"
     result = CliRunner().invoke(app, ["eval", "--no-reference", "--data", str(scan), "--baselines", "align_median_diff",
                                       "--json", str(out)])
     assert result.exit_code == 0, result.output
     rows = {r["method"]: r for r in json.loads(out.read_text())}
     assert rows["align_median_diff"]["stripe_after"] < rows["noisy"]["stripe_before"]
-    assert rows["noisy"]["kept"] == 1.0 and rows["noisy"]["invented"] == 0
+    assert rows["noisy"]["peaks"] == 8 and rows["noisy"]["kept"] == 1.0 and rows["noisy"]["invented"] == 0
 
 
 def test_cli_eval_unknown_baseline_is_one_line_error():
