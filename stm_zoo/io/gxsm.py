@@ -13,7 +13,7 @@ import re
 
 import numpy as np
 
-from stm_zoo.io._common import fail, finish, match_channel, unit_factor
+from stm_zoo.io._common import finish, match_channel, unit_factor
 
 _FIELDS = ("FloatField", "DoubleField", "H", "Intensity")
 
@@ -29,37 +29,34 @@ def _text(value) -> str:
     return str(value).strip("\x00 ").strip()
 
 
-def read(path, channel: str, direction: str):
-    from scipy.io import netcdf_file
+def is_gxsm(nc) -> bool:
+    """Whether the open NetCDF file `nc` holds a GXSM image field."""
+    return any(name in nc.variables for name in _FIELDS)
 
-    with open(path, "rb") as f:
-        magic = f.read(3)
-    if magic != b"CDF":
-        raise fail(path, "is not a NetCDF-3 file (GXSM .nc)")
-    with netcdf_file(path, "r", mmap=False) as nc:
-        variables = nc.variables
-        field_name = next((f for f in _FIELDS if f in variables), None)
-        if field_name is None:
-            raise fail(path, f"holds no GXSM image field ({', '.join(_FIELDS)})")
-        var = variables[field_name]
-        attrs = {k: _text(v) for k, v in var._attributes.items()}
-        image = np.array(var.data, dtype=np.float64)
-        while image.ndim > 2:
-            image = image[0]
 
-        def scalar(name):
-            return float(variables[name].data) if name in variables else None
+def read_open(path, nc, channel: str, direction: str):
+    """The GXSM scan in `nc`, the NetCDF file `path` opened by `stm_zoo.io.netcdf.read` (see `is_gxsm`)."""
+    variables = nc.variables
+    field_name = next(f for f in _FIELDS if f in variables)
+    var = variables[field_name]
+    attrs = {k: _text(v) for k, v in var._attributes.items()}
+    image = np.array(var.data, dtype=np.float64)
+    while image.ndim > 2:
+        image = image[0]
 
-        dz = scalar("dz") or 1.0
-        unit_text = attrs.get("unit", "")
-        unit, factor = unit_factor(unit_text)
-        if unit == "m":
-            factor = 1e-10  # GXSM keeps lengths in angstrom whatever the display unit
-        image = image * dz * factor
-        rangex, rangey = scalar("rangex"), scalar("rangey")
-        scan_control = _text(variables["spm_scancontrol"].data) if "spm_scancontrol" in variables else ""
-        bias = scalar("sranger_mk2_hwi_bias")
-        setpoint_na = scalar("sranger_mk2_hwi_mix0_set_point")
+    def scalar(name):
+        return float(variables[name].data) if name in variables else None
+
+    dz = scalar("dz") or 1.0
+    unit_text = attrs.get("unit", "")
+    unit, factor = unit_factor(unit_text)
+    if unit == "m":
+        factor = 1e-10  # GXSM keeps lengths in angstrom whatever the display unit
+    image = image * dz * factor
+    rangex, rangey = scalar("rangex"), scalar("rangey")
+    scan_control = _text(variables["spm_scancontrol"].data) if "spm_scancontrol" in variables else ""
+    bias = scalar("sranger_mk2_hwi_bias")
+    setpoint_na = scalar("sranger_mk2_hwi_mix0_set_point")
 
     match = re.search(r"-X([pm])-([^-.]+)(?:\.nc)?$", path.name)
     token = match.group(2) if match else ""

@@ -29,8 +29,8 @@ def read(path, channel: str, direction: str):
     if magic != b"CDF":
         raise fail(path, "is not a NetCDF-3 file (GXSM or xarray .nc)")
     with netcdf_file(path, "r", mmap=False) as nc:
-        if any(name in nc.variables for name in gxsm._FIELDS):
-            return gxsm.read(path, channel, direction)
+        if gxsm.is_gxsm(nc):
+            return gxsm.read_open(path, nc, channel, direction)
         images = {name: var for name, var in nc.variables.items()
                   if name not in _SKIP and var.dimensions == ("y", "x")}
         if not images:
