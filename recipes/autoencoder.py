@@ -1,4 +1,7 @@
-"""The thesis' STM autoencoder: stripe bands + Gaussian noise on the embedded clean scans, MSE, Adam."""
+"""The thesis' STM autoencoder: stripe bands + Gaussian noise on the embedded clean scans, MSE, Adam.
+
+    stm-zoo fit recipes/autoencoder.py
+"""
 
 
 def get_config():

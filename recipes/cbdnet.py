@@ -5,6 +5,8 @@ lr 1e-3 then fine-tuning at 5e-4. The noise-map terms are added by the model whi
 `NoiseMapPenalty` layer, weights below); "mse" is the reconstruction term. Cosine decay stands in for the
 two-step schedule.
 Data, stripe noise and augmentation: the zoo's defaults, the same for every model compared.
+
+    stm-zoo fit recipes/cbdnet.py
 """
 
 

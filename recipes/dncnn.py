@@ -3,6 +3,8 @@
 Paper: Adam, 50 epochs, lr 1e-3 decayed exponentially to 1e-4, batch 128, 40×40 patches (50×50 for the
 blind DnCNN-B). The zoo's cosine schedule stands in for the exponential decay.
 Data, stripe noise and augmentation: the zoo's defaults, the same for every model compared.
+
+    stm-zoo fit recipes/dncnn.py
 """
 
 

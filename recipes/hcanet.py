@@ -4,6 +4,8 @@ Paper: L1 loss plus a global gradient regulariser (not in the zoo's losses, left
 code lives in github.com/summitgao/MAFNet. Learning rate and schedule here are ours (Adam 1e-4, cosine), as is
 the CPU-sized patch/batch: HCANet keeps 96 channels at full resolution and is the slowest model in the zoo.
 Data, stripe noise and augmentation: the zoo's defaults, the same for every model compared.
+
+    stm-zoo fit recipes/hcanet.py
 """
 
 

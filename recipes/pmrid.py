@@ -4,6 +4,8 @@ Authors' training script: Adam, lr 1e-3 under a decaying triangular (cyclic) sch
 k-sigma-normalised space; the paper's raw patches are packed 4-channel Bayer. Here: 1-channel 128×128
 patches, plain L1 on [0, 1] intensities, cosine decay instead of the cyclic schedule, batch 16.
 Data, stripe noise and augmentation: the zoo's defaults, the same for every model compared.
+
+    stm-zoo fit recipes/pmrid.py
 """
 
 

@@ -3,6 +3,8 @@
 Paper: Adam (β1 0.9, β2 0.999), lr 1e-4 halved every 1e5 iterations, batch 32 of 80×80 patches, L1 loss.
 The zoo's cosine schedule stands in for the step halving.
 Data, stripe noise and augmentation: the zoo's defaults, the same for every model compared.
+
+    stm-zoo fit recipes/ridnet.py
 """
 
 

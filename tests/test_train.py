@@ -140,6 +140,14 @@ def test_every_recipe_loads_and_names_a_zoo_model(recipe):
     assert config["out"].startswith("runs/")
 
 
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_every_recipe_docstring_gives_the_command_that_runs_it(recipe):
+    import ast
+
+    doc = ast.get_docstring(ast.parse((REPO / "recipes" / recipe).read_text()))
+    assert f"stm-zoo fit recipes/{recipe}" in doc
+
+
 class KeepFirstWeights(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.first = [np.array(w) for w in self.model.get_weights()]

@@ -1,6 +1,8 @@
 """The published `autoencoder_thesis` weights: the thesis autoencoder on the embedded data (7 real scans + 128
 simulated surfaces) with the full STM noise library, MSE, Adam 1e-3 with cosine decay, 128×128 patches,
 batch 16. About 10 minutes on a 2-core CPU.
+
+    stm-zoo fit recipes/weights/autoencoder_thesis.py
 """
 
 
