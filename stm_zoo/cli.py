@@ -160,7 +160,7 @@ def eval_(
         methods = ["noisy", *evaluate.baseline_set(baselines), *[m for m in models.split(",") if m]]
         if no_reference:
             folder = Path(data)
-            files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in io.formats()) if folder.is_dir() else [folder]
+            files = io.find_scans(folder) if folder.is_dir() else [folder]
             images = {}
             for f in files:
                 try:

@@ -491,3 +491,12 @@ def test_default_data_set():
         array = np.load(path)
         assert array.dtype == np.float16 and array.ndim == 2 and min(array.shape) >= 128
         assert array.min() == 0 and array.max() == 1
+
+
+def test_find_scans_lists_readable_files_only_recursively(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "folder.sxm").mkdir()  # a folder with a scan's suffix is not a scan
+    for name in ("a/b/x.npy", "a/y.SXM", "z.npy", "notes.txt", "w.json"):
+        (tmp_path / name).write_bytes(b"")
+    found = [p.relative_to(tmp_path).as_posix() for p in sio.find_scans(tmp_path)]
+    assert found == ["a/b/x.npy", "a/y.SXM", "z.npy"]

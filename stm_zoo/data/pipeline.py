@@ -56,7 +56,7 @@ def folder_images(path: str | Path) -> list[np.ndarray]:
     path = Path(path).expanduser()
     if not path.is_dir():
         raise ValueError(f"{path}: data folder not found")
-    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in io.formats())
+    files = io.find_scans(path)
     if not files:
         raise ValueError(f"{path}: no readable images ({', '.join(io.formats())})")
     images = []

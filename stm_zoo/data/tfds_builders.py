@@ -89,16 +89,13 @@ def folder_config(folder, patch_size: int = 128) -> StmFolderConfig:
     if not folder.is_dir():
         raise ValueError(f"{folder}: data folder not found")
     digest = hashlib.sha1(f"{folder}|{patch_size}".encode())
-    for path in _scan_files(folder, io):
+    for path in io.find_scans(folder):
         stat = path.stat()
         digest.update(f"|{path.relative_to(folder)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
     return StmFolderConfig(name=f"p{patch_size}_{digest.hexdigest()[:12]}", folder=str(folder),
                            patch_size=patch_size, description=f"patches of {folder}")
 
 
-def _scan_files(folder: Path, io) -> list[Path]:
-    suffixes = set(io.formats())
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
 
 
 def scan_patches(path, patch_size: int) -> list[np.ndarray]:
@@ -136,7 +133,7 @@ class StmFolder(tfds.core.GeneratorBasedBuilder):
         from stm_zoo import io
 
         folder = Path(self.builder_config.folder)
-        files = _scan_files(folder, io)
+        files = io.find_scans(folder)
         if not files:
             raise ValueError(f"{folder}: no readable images ({', '.join(io.formats())})")
         if len(files) < 5:

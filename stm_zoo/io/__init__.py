@@ -79,6 +79,12 @@ def formats() -> dict[str, dict]:
     }
 
 
+def find_scans(folder) -> list[Path]:
+    """Every file under `folder` (recursively, sorted) with an extension stm-zoo reads."""
+    readable = {ext for ext, f in _FORMATS.items() if f.reader is not None}
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in readable)
+
+
 def _format(path: Path, action: str) -> _Format:
     fmt = _FORMATS.get(path.suffix.lower())
     usable = sorted(e for e, f in _FORMATS.items() if (f.reader if action == "read" else f.writer))
