@@ -86,7 +86,7 @@ def denoise(
             fail(f"cannot write {fmt!r}; --format takes one of {', '.join(writable)}")
     try:
         inference.check_options(tile, overlap, level)
-        jobs, skipped = inference.batch_targets(inputs, output, io.output_format if fmt is None else f".{fmt}", known)
+        jobs, skipped = inference.batch_targets(inputs, output, io.output_format if fmt is None else f".{fmt}")
     except ValueError as e:
         fail(str(e))
     for suffix in sorted({target.suffix.lower() for _, target in jobs} | ({f".{fmt}"} if fmt else set())):

@@ -216,12 +216,12 @@ def describe_missing(array) -> str | None:
     return "; ".join(parts) or None
 
 
-def batch_targets(inputs, output, suffix, readable) -> tuple[list[tuple[Path, Path]], list[tuple[Path, str]]]:
+def batch_targets(inputs, output, suffix) -> tuple[list[tuple[Path, Path]], list[tuple[Path, str]]]:
     """Where batch denoising writes each input: ([(input, output file)], [(skipped input, why)]).
 
     `suffix` is the output extension (".npy"), or a function of the input path giving it
     (`stm_zoo.io.output_format`: each input in its own format).
-    `inputs` are files and folders (searched recursively for the extensions in `readable`). A file found in
+    `inputs` are files and folders (searched recursively by `stm_zoo.io.find_scans`). A file found in
     a folder keeps its path relative to that folder (subfolders are mirrored under `output`); a file given
     by itself goes to `output`. Inputs that would share an output name get their extension added to the stem
     (x.sxm, x.dat → x_sxm.npy, x_dat.npy; x.gwy, x.dat → x_gwy.gwy, x_dat.gwy); a name still shared (the same
@@ -229,6 +229,8 @@ def batch_targets(inputs, output, suffix, readable) -> tuple[list[tuple[Path, Pa
     an input folder (results of an earlier run) are not inputs; a file listed twice counts once.
     Raises ValueError for an input that does not exist.
     """
+    from stm_zoo import io
+
     output = Path(output)
     out_dir = output.resolve()
     found, seen = [], set()
@@ -236,9 +238,8 @@ def batch_targets(inputs, output, suffix, readable) -> tuple[list[tuple[Path, Pa
         if item.is_dir():
             base = item.resolve()
             skip_out = out_dir != base and out_dir.is_relative_to(base)
-            candidates = [(p, p.relative_to(item)) for p in sorted(item.rglob("*"))
-                          if p.is_file() and p.suffix.lower() in readable
-                          and not (skip_out and p.resolve().is_relative_to(out_dir))]
+            candidates = [(p, p.relative_to(item)) for p in io.find_scans(item)
+                          if not (skip_out and p.resolve().is_relative_to(out_dir))]
         elif item.exists():
             candidates = [(item, Path(item.name))]
         else:
