@@ -58,7 +58,7 @@ def main():
 
     sets = {"synthetic": evaluate.synthetic_pairs(n=args.n), "fine_lattice": evaluate.fine_lattice_pairs(n=args.n),
             "heavy": evaluate.synthetic_pairs(noise="heavy", n=args.n // 2)}
-    real = {Path(rel).name: level.normalize(level.plane_fit(io.read(SHARED / rel).data))[0] for rel in REAL_NOISY}
+    real = {Path(rel).name: level.prepare(io.read(SHARED / rel).data)[0] for rel in REAL_NOISY}
     methods = [str(p) for p in paths.values()]
     rows = {label: {r["method"]: r for r in evaluate.evaluate_pairs(methods, pairs)} for label, pairs in sets.items()}
     real_rows = evaluate.evaluate_real(methods, real)

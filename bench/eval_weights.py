@@ -150,7 +150,7 @@ def main():
             print(f"\n{label}: {what} ({len(pairs)} pairs of {shown}; mean input PSNR {input_psnr:.2f} dB){extra}\n"
                   f"{evaluate.format_table(report[label])}", flush=True)
     if "real_noisy" not in skip:
-        images = {Path(rel).name: level.normalize(level.plane_fit(io.read(SHARED / rel).data))[0] for rel in REAL_NOISY}
+        images = {Path(rel).name: level.prepare(io.read(SHARED / rel).data)[0] for rel in REAL_NOISY}
         report["real_noisy"] = evaluate.evaluate_real(methods, images)
         print(f"\nreal_noisy: real noisy scans (no reference)\n{evaluate.format_table(report['real_noisy'])}")
     summaries = {model: evaluate.summarize(report, model) for model in args.models}

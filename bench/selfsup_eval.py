@@ -108,7 +108,7 @@ def main():
         ft = run("finetuned", "finetune.py", [f"model={args.model!r}", f"model_kwargs={args.model_kwargs}",
                                               f"init_from={sup!r}", f"data={folder!r}", "epochs=1",
                                               f"steps_per_epoch={args.finetune_steps}"], args.out)
-    images = {f.name: level.normalize(level.plane_fit(io.read(f).data))[0] for f in files}
+    images = {f.name: level.prepare(io.read(f).data)[0] for f in files}
     real = evaluate.evaluate_real(["align_median_diff", sup, ft], images)
     names = {sup: "before (supervised, synthetic)", ft: "after (fine-tuned selfsup)"}
     for row in real:

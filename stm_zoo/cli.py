@@ -164,7 +164,7 @@ def eval_(
             images = {}
             for f in files:
                 try:
-                    images[f.name] = level.normalize(level.plane_fit(io.read(f).data))[0]
+                    images[f.name] = level.prepare(io.read(f).data)[0]
                 except ValueError as e:
                     typer.secho(f"skipped: {e}", err=True)
             rows = evaluate.evaluate_real(methods, images)

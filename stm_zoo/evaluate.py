@@ -152,7 +152,7 @@ def folder_pairs(folder: str | Path, noise="stm", n: int = 16, size: int = 256, 
         pairs = []
         for c in sorted(clean_dir.iterdir()):
             if c.stem in noisy_files:
-                clean, norm = level.normalize(level.plane_fit(io.read(c).data))
+                clean, norm = level.prepare(io.read(c).data)
                 noisy = np.clip(norm.apply(level.plane_fit(io.read(noisy_files[c.stem]).data)), 0, 1)
                 if clean.shape != noisy.shape:
                     raise ValueError(f"{noisy_files[c.stem]}: shape {noisy.shape} differs from {c} {clean.shape}")

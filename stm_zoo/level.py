@@ -116,6 +116,11 @@ class Normalization:
         return np.asarray(array01, dtype=np.float64) * self.scale + self.offset
 
 
+def prepare(data) -> tuple[np.ndarray, Normalization]:
+    """A raw topograph as the models see it: plane removed, then mapped to [0, 1] (`normalize`)."""
+    return normalize(plane_fit(data))
+
+
 def normalize(data, low: float = 0.5, high: float = 99.5) -> tuple[np.ndarray, Normalization]:
     """Map `data` to [0, 1] between its `low` and `high` percentiles; returns (float32 array, Normalization).
 

@@ -116,3 +116,15 @@ def test_normalize_edge_cases():
         normalize(np.ones((8, 8)))
     with pytest.raises(ValueError, match="low < high"):
         normalize(TEXTURE, low=50, high=50)
+
+
+def test_prepare_is_plane_fit_then_normalize():
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:32, :40]
+    raw = 3e-9 * xx + 1e-9 * yy + 1e-10 * rng.standard_normal((32, 40))
+    from stm_zoo.level import prepare
+
+    image, norm = prepare(raw)
+    expected, expected_norm = normalize(plane_fit(raw))
+    np.testing.assert_array_equal(image, expected)
+    assert norm == expected_norm and image.min() >= 0 and image.max() <= 1

@@ -63,7 +63,7 @@ def folder_images(path: str | Path) -> list[np.ndarray]:
     for f in files:
         data = io.read(f).data
         if data.ndim == 2 and min(data.shape) >= 8:
-            images.append(level.normalize(level.plane_fit(data))[0].astype(np.float32))
+            images.append(level.prepare(data)[0].astype(np.float32))
     return images
 
 

@@ -105,7 +105,7 @@ def scan_patches(path, patch_size: int) -> list[np.ndarray]:
 
     from stm_zoo import io, level
 
-    image = level.normalize(level.plane_fit(io.read(path).data))[0]
+    image = level.prepare(io.read(path).data)[0]
     if min(image.shape) < patch_size:
         scale = patch_size / min(image.shape)
         shape = (int(np.ceil(image.shape[0] * scale)), int(np.ceil(image.shape[1] * scale)))
