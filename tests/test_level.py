@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from stm_zoo.level import Normalization, align_rows, fill_nonfinite, fit_plane, normalize, plane_fit
+from stm_zoo.level import Normalization, align_rows, fill_nonfinite, fit_plane, normalize, plane_fit, prepare
 
 RNG = np.random.default_rng(0)
 Y, X = np.mgrid[0:48, 0:64]
@@ -122,8 +122,6 @@ def test_prepare_is_plane_fit_then_normalize():
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[:32, :40]
     raw = 3e-9 * xx + 1e-9 * yy + 1e-10 * rng.standard_normal((32, 40))
-    from stm_zoo.level import prepare
-
     image, norm = prepare(raw)
     expected, expected_norm = normalize(plane_fit(raw))
     np.testing.assert_array_equal(image, expected)

@@ -96,8 +96,6 @@ def folder_config(folder, patch_size: int = 128) -> StmFolderConfig:
                            patch_size=patch_size, description=f"patches of {folder}")
 
 
-
-
 def scan_patches(path, patch_size: int) -> list[np.ndarray]:
     """One scan → plane fit → normalize to [0, 1] → non-overlapping (P, P) patches (a scan smaller than P is
     upsampled to P first, bilinear, as the training pipeline does)."""
