@@ -96,3 +96,17 @@ def test_mse_fft_loss_adds_the_fft_amplitude_difference():
     expected = np.mean((lattice - flat) ** 2) + 0.05 * np.mean(np.abs(amplitude(lattice) - amplitude(flat)))
     assert float(np.asarray(losses.mse_fft(lattice, flat))[0]) == pytest.approx(expected, rel=1e-4)
     assert expected > np.mean((lattice - flat) ** 2)
+
+
+def test_mse_fft_peaks_charges_the_share_of_lattice_amplitude_lost():
+    """Halving a lattice's contrast loses half the amplitude of its peaks: `weight` × 0.5 on top of mse_fft;
+    a prediction with the peaks whole costs nothing extra, and neither is a level shift (DC)."""
+    yy, xx = np.mgrid[:64, :64]
+    lattice = (0.5 + 0.2 * np.cos(2 * np.pi * xx / 4.0) + 0.1 * np.cos(2 * np.pi * yy / 5.0)).astype("float32")
+    lattice = lattice[None, :, :, None]
+    damped = 0.5 + 0.5 * (lattice - 0.5)
+    extra = lambda p: float(np.asarray(losses.mse_fft_peaks(lattice, p) - losses.mse_fft(lattice, p))[0])  # noqa: E731
+    assert extra(damped) == pytest.approx(0.01 * 0.5, rel=1e-3)
+    assert extra(lattice) == pytest.approx(0.0, abs=1e-6)
+    assert extra(2.0 * lattice - 0.5) == pytest.approx(0.0, abs=1e-6)  # stronger peaks: left to the L1 term
+    assert extra(lattice - 0.1) == pytest.approx(0.0, abs=1e-6)  # a level shift is not a lost peak
