@@ -15,7 +15,7 @@ import numpy as np
 
 TILE_MULTIPLE = 64
 LEVELS = ("plane", "rows", "none")  # leveling of the result; see `denoise`
-_FAST_GRAPHS = weakref.WeakKeyDictionary()  # model → its `scale.fast_graph`, compiled once per model
+_FAST_GRAPHS = weakref.WeakKeyDictionary()  # model → its `models.fast_graph.fast_graph`, compiled once per model
 _RECIPES = Path(__file__).resolve().parents[1] / "recipes"  # in a source checkout
 
 
@@ -69,10 +69,10 @@ def _how_to_train(architecture: str) -> str:
 
 
 def _fast_graph(model):
-    from stm_zoo import scale
+    from stm_zoo.models.fast_graph import fast_graph
 
     if model not in _FAST_GRAPHS:
-        _FAST_GRAPHS[model] = scale.fast_graph(model)
+        _FAST_GRAPHS[model] = fast_graph(model)
     return _FAST_GRAPHS[model]
 
 

@@ -15,5 +15,6 @@ from stm_zoo.models import cbdnet  # noqa: F401,E402
 from stm_zoo.models import pmrid  # noqa: F401,E402
 from stm_zoo.models import maed  # noqa: F401,E402
 from stm_zoo.models import linespec  # noqa: F401,E402
+from stm_zoo.models import fast_graph  # noqa: F401,E402  (registers the training-graph layers)
 
 __all__ = ["ModelInfo", "build", "info", "names", "register"]

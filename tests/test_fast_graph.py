@@ -1,11 +1,14 @@
-"""The training-graph rewrites of `stm_zoo.scale`: same values as the plain model, weights shared."""
+"""The graph rewrites of `stm_zoo.models.fast_graph`: same values as the plain model, weights shared."""
 
 import jax
 import keras
 import numpy as np
 import pytest
 
+from conftest import run_python
+
 from stm_zoo import models, scale, train
+from stm_zoo.models import fast_graph
 
 
 @pytest.mark.parametrize("padding", ["valid", "same"])
@@ -13,14 +16,14 @@ from stm_zoo import models, scale, train
 def test_slice_max_pool_equals_max_pooling2d(padding, shape):
     x = np.random.default_rng(0).normal(size=shape).astype("float32")
     expected = keras.layers.MaxPooling2D(2, padding=padding)(x)
-    got = scale.SliceMaxPooling2D(padding)(x)
+    got = fast_graph.SliceMaxPooling2D(padding)(x)
     np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
-    assert scale.SliceMaxPooling2D(padding).compute_output_shape(shape) == tuple(expected.shape)
+    assert fast_graph.SliceMaxPooling2D(padding).compute_output_shape(shape) == tuple(expected.shape)
 
     # Gradients agree too (inputs without ties): each window's maximum gets the upstream gradient.
     weights = np.random.default_rng(1).normal(size=expected.shape).astype("float32")
     grad_plain = jax.grad(lambda v: (keras.ops.max_pool(v, 2, 2, padding=padding) * weights).sum())(x)
-    grad_slice = jax.grad(lambda v: (scale.SliceMaxPooling2D(padding)(v) * weights).sum())(x)
+    grad_slice = jax.grad(lambda v: (fast_graph.SliceMaxPooling2D(padding)(v) * weights).sum())(x)
     np.testing.assert_allclose(np.asarray(grad_slice), np.asarray(grad_plain), atol=1e-6)
 
 
@@ -31,7 +34,7 @@ def test_upsampled_conv_equals_upsampling_then_conv(activation, shape, filters):
     conv = keras.layers.Conv2D(filters, 3, padding="same", activation=activation, bias_initializer="random_normal")
     up = keras.layers.UpSampling2D(2, interpolation="nearest")
     expected = conv(up(x))
-    fused = scale.UpsampledConv2D(conv)
+    fused = fast_graph.UpsampledConv2D(conv)
     np.testing.assert_allclose(np.asarray(fused(x)), np.asarray(expected), atol=1e-5)
     assert fused.compute_output_shape(shape) == tuple(expected.shape)
     assert [id(v) for v in fused.trainable_weights] == [id(v) for v in conv.trainable_weights]
@@ -55,12 +58,12 @@ def test_upsampled_conv_equals_upsampling_then_conv(activation, shape, filters):
 def test_upsampled_conv_config_round_trip():
     conv = keras.layers.Conv2D(4, 3, padding="same", activation="relu")
     conv.build((None, None, None, 2))
-    fused = scale.UpsampledConv2D(conv, name="dec")
-    again = scale.UpsampledConv2D.from_config(fused.get_config())
+    fused = fast_graph.UpsampledConv2D(conv, name="dec")
+    again = fast_graph.UpsampledConv2D.from_config(fused.get_config())
     assert again.name == "dec" and again.conv.get_config() == conv.get_config()
     assert tuple(again.conv.kernel.shape) == (3, 3, 2, 4)
     with pytest.raises(ValueError, match="3×3"):
-        scale.UpsampledConv2D(keras.layers.Conv2D(4, 5, padding="same"))
+        fast_graph.UpsampledConv2D(keras.layers.Conv2D(4, 5, padding="same"))
 
 
 def test_training_model_shares_weights_and_rewrites_pools_and_upsampled_convs():
@@ -87,3 +90,11 @@ def test_upsampling_shared_or_before_other_convs_is_kept():
     d = keras.layers.Conv2D(2, 3, padding="same")(keras.layers.UpSampling2D(2, interpolation="bilinear")(inputs))
     model = keras.Model(inputs, keras.layers.Concatenate()([a, b, c, d]))
     assert scale.training_model(model, train.validate({})) is model
+
+
+def test_tiled_denoising_imports_no_training_code():
+    code = ("import sys, numpy as np; import stm_zoo.models as zoo; from stm_zoo import inference; "
+            "inference.predict_tiled(zoo.build('autoencoder_thesis'), np.zeros((40, 40), 'float32')); "
+            "print(sorted(m for m in sys.modules if m.startswith(('stm_zoo.train', 'stm_zoo.scale', "
+            "'stm_zoo.losses', 'stm_zoo.selfsup', 'stm_zoo.adversarial'))))")
+    assert run_python(code).stdout.strip().splitlines()[-1] == "[]"
