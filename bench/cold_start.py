@@ -29,8 +29,8 @@ t0 = time.perf_counter()
 import numpy as np
 import stm_zoo, keras
 t1 = time.perf_counter()
-from stm_zoo import inference
-model = inference.load_model(sys.argv[1])
+from stm_zoo import inference, models
+model = models.load(sys.argv[1])
 t2 = time.perf_counter()
 image = np.random.default_rng(0).random((256, 256)).astype("float32")
 inference.denoise(image, model)

@@ -21,9 +21,9 @@ def measure(name: str, sizes: list[int]) -> dict:
     import numpy as np
 
     import stm_zoo
-    from stm_zoo import inference, models
+    from stm_zoo import models
 
-    model = models.build("maed_cnn", **UNTRAINED[name]) if name in UNTRAINED else inference.load_model(name)
+    model = models.build("maed_cnn", **UNTRAINED[name]) if name in UNTRAINED else models.load(name)
     rng = np.random.default_rng(0)
     stm_zoo.denoise(rng.random((512, 512), dtype=np.float32), model)  # compile the batch of 4 tiles
     row = {"model": name}

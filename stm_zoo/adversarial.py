@@ -233,9 +233,7 @@ def fit_recipe(config: dict) -> keras.callbacks.History:
     with scale.scope(config):
         generator = scale.training_model(models.build(config["model"], **config["model_kwargs"]), config)
         if config["init_from"]:
-            from stm_zoo import selfsup
-
-            generator.set_weights(selfsup.load_init(config["init_from"]).get_weights())
+            generator.set_weights(models.load(config["init_from"]).get_weights())
         discriminator = pda_net_discriminator()
         g_opt = train._optimizer(config, beta_1=0.5)
         d_opt = train._optimizer(config, beta_1=0.5)

@@ -47,13 +47,12 @@ def list_models():
     """List the zoo: name, the pretrained weights of each architecture, description and source (nothing is built)."""
     from stm_zoo import models, weights
 
-    try:
-        entries = weights.read_manifest()["models"]
-    except weights.WeightsError:
-        entries = []
     for name in models.names():
         info = models.info(name)
-        pretrained = ", ".join(e["name"] for e in entries if e["architecture"] == name) or "no weights"
+        try:
+            pretrained = ", ".join(models.pretrained(name)) or "no weights"
+        except weights.WeightsError:
+            pretrained = "no weights"
         typer.echo(f"{name:20s} {pretrained:18s} {info.description}\n{'':40s}source: {info.source}")
 
 
@@ -76,7 +75,7 @@ def denoise(
     overlap: int = typer.Option(32, help="Tile overlap in pixels"),
 ):
     """Denoise STM files of any size; results keep the input's shape (unscanned rows NaN) and physical units."""
-    from stm_zoo import inference, io
+    from stm_zoo import inference, io, models
 
     known = io.formats()
     if fmt is not None:
@@ -104,7 +103,7 @@ def denoise(
     except OSError as e:
         fail(f"{output}: cannot create the output folder ({e.strerror or e})")
     try:
-        net = inference.load_model(model)
+        net = models.load(model)
     except (ValueError, OSError) as e:
         for folder in created:
             try:
@@ -344,7 +343,7 @@ def show(
     """Figure: noisy | denoised | removed | FFT before | FFT after, in physical units with a scale bar."""
     from matplotlib.backend_bases import FigureCanvasBase
 
-    from stm_zoo import figures, inference, io
+    from stm_zoo import figures, inference, io, models
 
     if out.is_dir():
         fail(f"{out}: is a folder; -o takes a figure file (.png, .pdf, .svg)")
@@ -363,7 +362,7 @@ def show(
         fail(f"{out.parent}: cannot create the folder for the figure ({e.strerror or e})")
     try:
         before = io.read(scan, channel=channel)
-        after = inference.denoise(before, inference.load_model(model), level=level)
+        after = inference.denoise(before, models.load(model), level=level)
     except (ValueError, OSError) as e:
         for folder in created:
             try:

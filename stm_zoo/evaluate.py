@@ -181,9 +181,9 @@ def _method(name: str):
         return lambda image: image
     if name in classical.names():
         return classical.get(name)
-    from stm_zoo import inference
+    from stm_zoo import inference, models
 
-    model = inference.load_model(name)
+    model = models.load(name)
     return lambda image: inference.predict_tiled(model, image)
 
 

@@ -5,9 +5,7 @@ stride or window fits) and are fed in fixed-size batches, so the model compiles 
 stays flat as the image grows. Partial scans keep their shape: NaN where nothing was measured.
 """
 
-import re
 import weakref
-import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,56 +14,6 @@ import numpy as np
 TILE_MULTIPLE = 64
 LEVELS = ("plane", "rows", "none")  # leveling of the result; see `denoise`
 _FAST_GRAPHS = weakref.WeakKeyDictionary()  # model → its `models.fast_graph.fast_graph`, compiled once per model
-_RECIPES = Path(__file__).resolve().parents[1] / "recipes"  # in a source checkout
-
-
-def load_model(spec):
-    """A keras.Model as is, a path to a `.keras` file, or the name of a pretrained zoo model.
-
-    Problems raise ValueError with a one-line message: a missing or damaged file, an unknown name, a zoo
-    architecture that has no published weights (with how to train it).
-    """
-    import keras
-
-    if isinstance(spec, keras.Model):
-        return spec
-    path = Path(str(spec))
-    if path.suffix == ".keras":
-        if not path.is_file():
-            raise ValueError(f"{path}: model file not found" if not path.exists() else f"{path}: is not a file")
-        if not zipfile.is_zipfile(path):  # keras itself would say "File not found"
-            raise ValueError(f"{path}: not a valid .keras model (not a zip archive: damaged or another kind of file)")
-        import stm_zoo.models  # noqa: F401  (registers stm_zoo's custom layers)
-
-        try:
-            return keras.saving.load_model(path)
-        except Exception as err:  # a zip without a model inside, or layers this install lacks
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise ValueError(f"{path}: not a valid .keras model ({first})") from None
-    from stm_zoo import weights
-
-    try:
-        return weights.load(str(spec))
-    except weights.WeightsError as err:
-        import stm_zoo.models
-
-        if str(err).startswith("unknown pretrained model") and str(spec) in stm_zoo.models.names():
-            raise ValueError(_how_to_train(str(spec))) from None
-        raise
-
-
-def _how_to_train(architecture: str) -> str:
-    """One line for a zoo architecture without published weights: the recipe that trains it."""
-    recipes = sorted(_RECIPES.glob("*.py"), key=lambda p: p.stem != architecture)  # its namesake first
-    for recipe in recipes:
-        text = recipe.read_text(errors="replace")
-        if re.search(rf"""["']model["']\s*:\s*["']{re.escape(architecture)}["']""", text):
-            out = re.search(r"""["']out["']\s*:\s*["']([^"']+)["']""", text)
-            writes = f" (it writes {out.group(1)}/model.keras)" if out else ""
-            return (f"{architecture!r} is a zoo architecture with no published weights; train it with "
-                    f"`stm-zoo fit recipes/{recipe.name}`{writes} and pass that .keras file as the model")
-    return (f"{architecture!r} is a zoo architecture with no published weights; train it with `stm-zoo fit` and "
-            f"a recipe whose model is {architecture!r}, then pass the model.keras it writes as the model")
 
 
 def _fast_graph(model):
@@ -171,7 +119,9 @@ def denoise(data, model, tile: int = 256, overlap: int = 32, batch_size: int = 4
     scanned = np.flatnonzero(finite.any(axis=1))
     if scanned.size == 0:
         raise ValueError(f"no finite pixel in the image of shape {array.shape}: nothing to denoise")
-    model = load_model(model)
+    from stm_zoo import models
+
+    model = models.load(model)
     top, bottom = scanned[0], scanned[-1] + 1  # unscanned rows above and below stay NaN
     holes = ~finite[top:bottom]
     part = np.where(holes, np.nan, array[top:bottom]) if holes.any() else array[top:bottom]

@@ -180,8 +180,6 @@ def _describe_run(path: Path) -> str:
 def check_init_from(spec: str, model: str, model_kwargs: dict) -> None:
     """Check that `init_from` (a `.keras` path or a pretrained zoo name) exists and has the weights of the
     recipe's model, without downloading anything; ValueError with a one-line message."""
-    import keras
-
     from stm_zoo import models, weights
 
     where = f"init_from {spec!r}"
@@ -198,26 +196,13 @@ def check_init_from(spec: str, model: str, model_kwargs: dict) -> None:
     if not path.is_file():
         raise ValueError(f"{where}: file not found")
     try:
-        source = keras.saving.load_model(path, compile=False)
-    except Exception as e:  # a damaged or foreign file: one line, never a traceback
-        raise ValueError(f"{where}: does not load ({(str(e).splitlines() or [type(e).__name__])[0]})") from None
+        source = models.load(path)
+    except ValueError as e:  # a damaged or foreign file: one line, never a traceback
+        raise ValueError(f"{where}: does not load ({str(e).splitlines()[0]})") from None
     target = models.build(model, **model_kwargs)
     if [w.shape for w in source.weights] != [w.shape for w in target.weights]:
         raise ValueError(f"{where}: its weights do not fit model={model!r} model_kwargs={model_kwargs!r}"
                          f"{_describe_run(path)}; set model and model_kwargs to match")
-
-
-def load_init(spec: str):
-    """The keras.Model whose weights start a fine-tuning run: a `.keras` path or a pretrained zoo name."""
-    import keras
-
-    import stm_zoo.models  # noqa: F401  (registers stm_zoo's custom layers)
-
-    if spec.endswith(".keras"):
-        return keras.saving.load_model(Path(spec).expanduser(), compile=False)
-    from stm_zoo import weights
-
-    return weights.load(spec)
 
 
 def check_recipe(full: dict) -> dict:

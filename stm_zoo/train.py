@@ -390,7 +390,7 @@ def fit(config: dict, callbacks: list = (), verbose="auto") -> keras.callbacks.H
         model = models.build(config["model"], **config["model_kwargs"])
         model = scale.training_model(model, config)  # same weights; XLA-friendly pools, float32 outputs
         if config["init_from"]:
-            model.set_weights(selfsup.load_init(config["init_from"]).get_weights())
+            model.set_weights(models.load(config["init_from"]).get_weights())
         if config["freeze_batchnorm"]:
             freeze_batchnorm(model)
         model.compile(

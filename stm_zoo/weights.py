@@ -213,15 +213,6 @@ def fetch(name: str, manifest: str | Path | None = None) -> Path:
     return cached
 
 
-def load(name: str, manifest: str | Path | None = None):
-    """The pretrained zoo model `name` as a keras.Model (not compiled), fetched and verified as `fetch` does."""
-    path = fetch(name, manifest)
-    import stm_zoo.models  # noqa: F401  (registers stm_zoo's custom layers)
-    import keras
-
-    return keras.saving.load_model(path, compile=False)
-
-
 def verify(manifest: str | Path | None = None) -> list[tuple[str, Path, str]]:
     """Check every present file: rows of (model name, path, "ok" | "mismatch" | "missing"); a shipped
     `.keras` file that no entry lists gives ("", path, "unlisted")."""
@@ -293,12 +284,11 @@ def publish(source: str | Path, name: str, *, training_data: str | None = None, 
     architecture, kwargs = recipe["model"], recipe.get("model_kwargs", {})
 
     import stm_zoo.models as zoo
-    import keras
 
     try:
-        params = keras.saving.load_model(model_file, compile=False).count_params()
-    except Exception as e:
-        raise WeightsError(f"{model_file}: does not load ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        params = zoo.load(model_file).count_params()
+    except ValueError as e:
+        raise WeightsError(f"{model_file}: does not load ({str(e).splitlines()[0]})") from None
     expected = zoo.build(architecture, **kwargs).count_params()
     if params != expected:
         raise WeightsError(f"{model_file}: {params:,} parameters, but {architecture} {kwargs} from {recipe_file} "

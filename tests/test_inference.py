@@ -137,17 +137,17 @@ def test_corrupt_keras_file_is_named_as_such(tmp_path):
     bad = tmp_path / "model.keras"
     bad.write_bytes(b"not a zip")
     with pytest.raises(ValueError, match=r"model\.keras: not a valid \.keras model"):
-        inference.load_model(bad)
+        stm_zoo.models.load(bad)
 
 
 def test_architecture_without_published_weights_says_how_to_train_it():
     with pytest.raises(ValueError) as info:
-        inference.load_model("swinir")
+        stm_zoo.models.load("swinir")
     message = str(info.value)
     assert "no published weights" in message and "stm-zoo fit recipes/swinir.py" in message
     assert "\n" not in message
     with pytest.raises(ValueError, match="unknown pretrained model 'nonsense'"):
-        inference.load_model("nonsense")
+        stm_zoo.models.load("nonsense")
 
 
 def test_cli_denoise_folder_with_a_corrupt_file(tmp_path):

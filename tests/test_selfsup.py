@@ -170,7 +170,7 @@ def test_init_from_a_pretrained_zoo_name(tmp_path, monkeypatch):
     (run / "recipe.json").write_text(json.dumps({"model": "autoencoder_thesis", "model_kwargs": {}}))
     weights.publish(run, "ae-test")
     config = train.load_recipe(FINETUNE, ["init_from='ae-test'"])
-    for got, want in zip(selfsup.load_init(config["init_from"]).get_weights(), trained.get_weights(), strict=True):
+    for got, want in zip(models.load(config["init_from"]).get_weights(), trained.get_weights(), strict=True):
         np.testing.assert_array_equal(got, want)
     with pytest.raises(train.RecipeError, match="init_from 'ae-test' is autoencoder_thesis {}, not model='dncnn'"):
         train.load_recipe(FINETUNE, ["init_from='ae-test'", "model='dncnn'"])

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stm_zoo import weights
+from stm_zoo import models, weights
 from stm_zoo.weights import WeightsError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -107,7 +107,7 @@ def test_download_then_cache_hit(tmp_path, server, tiny_model):
     shutil.copy(path, served / "models" / "tiny.keras")
     manifest = _write_manifest(tmp_path / "shipped", [_entry("tiny", path)], base_url=base_url)
 
-    first = weights.load("tiny", manifest=manifest)
+    first = models.load("tiny", manifest=manifest)
     assert requests == ["/models/tiny.keras"]
     assert _same_weights(first, model)
     cached = weights.cache_dir() / "tiny.keras"
@@ -115,7 +115,7 @@ def test_download_then_cache_hit(tmp_path, server, tiny_model):
     assert weights.status("tiny", manifest=manifest) == "cached"
     assert not list(cached.parent.glob(".*.part"))
 
-    second = weights.load("tiny", manifest=manifest)
+    second = models.load("tiny", manifest=manifest)
     assert len(requests) == 1, "second load must come from the cache"
     assert _same_weights(second, model)
 
@@ -139,7 +139,7 @@ def test_hash_mismatch_is_an_error_and_deletes_the_download(tmp_path, server, ti
     manifest = _write_manifest(tmp_path / "shipped", [_entry("tiny", path, sha256="0" * 64)], base_url=base_url)
 
     with pytest.raises(WeightsError, match="sha256 does not match.*deleted"):
-        weights.load("tiny", manifest=manifest)
+        models.load("tiny", manifest=manifest)
     assert requests == ["/models/tiny.keras"]
     assert not weights.cache_dir().exists() or not any(weights.cache_dir().iterdir())
 
@@ -165,7 +165,7 @@ def test_shipped_file_wins_and_is_checked(tmp_path, server, tiny_model):
     manifest = _write_manifest(tmp_path / "shipped", [_entry("tiny", path)], base_url=base_url)
     shutil.copy(path, tmp_path / "shipped" / "tiny.keras")
 
-    assert _same_weights(weights.load("tiny", manifest=manifest), model)
+    assert _same_weights(models.load("tiny", manifest=manifest), model)
     assert requests == [] and weights.status("tiny", manifest=manifest) == "shipped"
 
     (tmp_path / "shipped" / "tiny.keras").write_bytes(b"not a model")
@@ -183,7 +183,7 @@ def test_offline_mode_never_touches_the_network(tmp_path, server, tiny_model, mo
     monkeypatch.setenv("STM_ZOO_OFFLINE", "1")
 
     with pytest.raises(WeightsError) as info:
-        weights.load("tiny", manifest=manifest)
+        models.load("tiny", manifest=manifest)
     message = str(info.value)
     assert "STM_ZOO_OFFLINE" in message and "tiny.keras" in message
     assert str(tmp_path / "shipped") in message and str(weights.cache_dir()) in message
@@ -203,7 +203,7 @@ def test_unknown_name_lists_known_names(tmp_path, tiny_model):
     _, path = tiny_model
     manifest = _write_manifest(tmp_path / "shipped", [_entry("tiny", path), _entry("tiny2", path)])
     with pytest.raises(WeightsError) as info:
-        weights.load("dncnn", manifest=manifest)
+        weights.fetch("dncnn", manifest=manifest)
     assert str(info.value) == "unknown pretrained model 'dncnn'; known: tiny, tiny2"
 
 
@@ -263,7 +263,7 @@ def test_publish_writes_a_correct_entry(tmp_path, tiny_model, monkeypatch):
     monkeypatch.setenv("STM_ZOO_OFFLINE", "1")
     weights.publish(run / "model.keras", "tiny", license="CC-BY-4.0", manifest=manifest)
     assert [m["license"] for m in weights.read_manifest(manifest)["models"]] == ["CC-BY-4.0"]
-    assert _same_weights(weights.load("tiny", manifest=manifest), model)
+    assert _same_weights(models.load("tiny", manifest=manifest), model)
     assert [row[2] for row in weights.verify(manifest)] == ["ok"]
 
 
@@ -274,7 +274,7 @@ def test_withdrawn_model_is_listed_loads_with_a_warning_and_can_be_reinstated(tm
     weights.withdraw("tiny", "makes fine lattices worse than the noisy input", manifest=manifest)
     assert weights.entry("tiny", manifest)["withdrawn"] == "makes fine lattices worse than the noisy input"
     with pytest.warns(UserWarning, match="'tiny' is withdrawn: makes fine lattices worse"):
-        assert _same_weights(weights.load("tiny", manifest=manifest), model)
+        assert _same_weights(models.load("tiny", manifest=manifest), model)
     weights.withdraw("tiny", "", manifest=manifest)
     assert "withdrawn" not in weights.entry("tiny", manifest)
     with pytest.raises(weights.WeightsError, match="unknown pretrained model 'nope'"):
@@ -308,7 +308,7 @@ def test_publish_too_big_to_ship_goes_to_the_cache_with_a_url(tmp_path, tiny_mod
     assert not (tmp_path / "shipped" / "big.keras").exists()
     assert weights.status("big", manifest=manifest) == "cached"
     assert weights.download_url("big", manifest=manifest) == item["url"]
-    assert _same_weights(weights.load("big", manifest=manifest), model)
+    assert _same_weights(models.load("big", manifest=manifest), model)
 
 
 # ---------------------------------------------------------------- verify and CLI
@@ -477,3 +477,14 @@ def test_models_of_built_in_layers_load_with_keras_alone(tmp_path):
     result = subprocess.run([sys.executable, "-c", code, *map(str, plain)], capture_output=True, text=True,
                             env=env, cwd=tmp_path, timeout=300)
     assert result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_build_pretrained_is_the_published_model(tiny_model, tmp_path, monkeypatch):
+    model, path = tiny_model
+    manifest = _write_manifest(tmp_path / "shipped", [_entry("tiny", path)])
+    shutil.copy(path, tmp_path / "shipped" / "tiny.keras")
+    monkeypatch.setenv("STM_ZOO_WEIGHTS_DIR", str(tmp_path / "shipped"))
+    assert models.pretrained("autoencoder_original") == ["tiny"] and models.pretrained("dncnn") == []
+    assert _same_weights(models.build("autoencoder_original", weights="pretrained"), model)
+    with pytest.raises(WeightsError, match="no pretrained weights for dncnn"):
+        models.build("dncnn", weights="pretrained")

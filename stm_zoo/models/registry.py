@@ -1,4 +1,4 @@
-"""The model registry: every zoo model registers its builder here under one name."""
+"""The model registry: every zoo model registers its builder here under one name (`loading.build` builds)."""
 
 from dataclasses import dataclass
 from typing import Callable
@@ -38,8 +38,3 @@ def info(name: str) -> ModelInfo:
         return _REGISTRY[name]
     except KeyError:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(names())}") from None
-
-
-def build(name: str, **kwargs) -> keras.Model:
-    """Build a fresh (untrained) zoo model by registry name."""
-    return info(name).builder(**kwargs)

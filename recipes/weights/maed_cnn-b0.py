@@ -5,7 +5,7 @@ library, MSE, Adam 1e-3 with cosine decay, 64×64 patches, batch 16. About 30 mi
 The published weights are three stages, each from the last (weights/README.md): this recipe with
 `--set epochs=20`, then `--set init_from=… --set epochs=24 --set learning_rate=5e-4`
 (= weights/in_training/maed_cnn-b0-2200steps.keras), then at 128² with frozen BatchNorm:
-    stm-zoo fit recipes/weights/maed_cnn_b0.py --set init_from=weights/in_training/maed_cnn-b0-2200steps.keras \
+    stm-zoo fit recipes/weights/maed_cnn-b0.py --set init_from=weights/in_training/maed_cnn-b0-2200steps.keras \
         --set patch_size=128 --set batch_size=8 --set learning_rate=1e-4 --set epochs=16 --set seed=3 \
         --set freeze_batchnorm=True --out runs/weights/maed-frozen
 """
