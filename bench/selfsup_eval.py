@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 import stm_zoo  # noqa: F401  (backend first)
-from stm_zoo import evaluate, io, level, metrics, train
+from stm_zoo import evaluate, io, level, metrics, training
 from stm_zoo._atomic import write_json
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,10 +43,10 @@ def run(name: str, recipe: str, overrides: list[str], out: Path) -> str:
     target = out / name
     model = target / "model.keras"
     if not model.exists():
-        config = train.load_recipe(REPO / "recipes" / recipe, [*overrides, f"out={str(target)!r}"])
+        config = training.load_recipe(REPO / "recipes" / recipe, [*overrides, f"out={str(target)!r}"])
         print(f"training {name}: {config['model']} {config['trainer']} {config['epochs']}×{config['steps_per_epoch']}"
               f" steps", flush=True)
-        train.fit(config, verbose=0)
+        training.fit(config, verbose=0)
     return str(model)
 
 

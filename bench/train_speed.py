@@ -34,27 +34,28 @@ REFERENCES = ("autoencoder_thesis", "dncnn")  # networks bench/torch_ref.py has
 
 
 class JaxRunner:
-    """One zoo model, built and compiled as `stm_zoo.train.fit` does, on the parent's batches."""
+    """One zoo model, built and compiled as `stm_zoo.training.fit` does, on the parent's batches."""
 
     def __init__(self, bench_name: str, data_dir: Path, precision: str, baseline: bool):
         import stm_zoo  # noqa: F401  (process set-up before keras)
         import keras
         import tensorflow as tf
 
-        from stm_zoo import losses, models, scale, train
+        from stm_zoo import models, training
+        from stm_zoo.training import core, devices, losses
         from stm_zoo import metrics as metrics_lib
 
         self.tf, self.data_dir, self.batches = tf, data_dir, {}
         name, kwargs = VARIANTS.get(bench_name, (bench_name, {}))
-        config = train.validate({"model": name, "model_kwargs": kwargs, "precision": precision,
+        config = training.validate({"model": name, "model_kwargs": kwargs, "precision": precision,
                                  "data_parallel": False})
-        with scale.scope(config):
+        with devices.scope(config):
             self.model = models.build(name, **kwargs)
-            trained = self.model if baseline else scale.training_model(self.model, config)
+            trained = self.model if baseline else devices.training_model(self.model, config)
             trained.compile(
                 optimizer=keras.optimizers.Adam(1e-3),
                 loss=losses.get("mse"),
-                metrics=metrics_lib.training_metrics() if baseline else scale.training_metrics(),
+                metrics=metrics_lib.psnr_ssim_metrics() if baseline else core.psnr_metric(),
             )
         self.trained = trained
 

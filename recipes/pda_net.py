@@ -1,6 +1,6 @@
 """PDA-Net (Xie et al. 2025) on STM stripes: adversarial domain adaptation from simulated pairs to real scans.
 
-Trainer "adversarial" (`stm_zoo.adversarial.fit_adversarial`): each step, L1 on a simulated (noisy, clean)
+Trainer "adversarial" (`stm_zoo.training.adversarial.fit_adversarial`): each step, L1 on a simulated (noisy, clean)
 pair plus 0.01 × a least-squares GAN term that pushes the generator's denoised real scans towards the
 simulated clean images, judged by a PatchGAN (`stm_zoo.models.pda_net.pda_net_discriminator`).
 "synthetic" (the physics-based surface simulator plus the thesis noise) stands in for the paper's physics

@@ -1,5 +1,6 @@
 """Self-supervised training on noisy scans alone (no clean images): blind-spot masks along the scan lines,
-loss on the hidden pixels only (Noise2Void / Noise2Self / structN2V adapted to STM, see `stm_zoo.selfsup`).
+loss on the hidden pixels only (Noise2Void / Noise2Self / structN2V adapted to STM, see
+`stm_zoo.training.selfsup`).
 
 `stm-zoo fit recipes/selfsup.py --set data=DIR` trains on the scans in DIR as they are. Out of the box it
 trains on the simulator with the "stm" noise added (the clean images are never shown to the model).

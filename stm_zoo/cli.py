@@ -27,17 +27,17 @@ def fit(
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default: the recipe's `out`)"),
 ):
     """Train a model from a recipe. Re-running on the same --out resumes an interrupted run."""
-    from stm_zoo import train
+    from stm_zoo import training
 
     overrides = list(set_ or []) + ([f"out={str(out)!r}"] if out else [])
     try:
-        config = train.load_recipe(recipe, overrides)
-    except train.RecipeError as e:
+        config = training.load_recipe(recipe, overrides)
+    except training.RecipeError as e:
         fail(str(e))
     typer.echo(f"training {config['model']} → {config['out']}")
     try:
-        train.fit(config)
-    except train.CheckpointError as e:
+        training.fit(config)
+    except training.CheckpointError as e:
         fail(str(e))
     typer.echo(f"saved {Path(config['out']) / 'model.keras'}")
 
@@ -320,11 +320,11 @@ def noise_preview(
     n: int = typer.Option(8, "--n", min=1, max=64, help="Number of samples"),
 ):
     """Write a PNG grid of clean training patches over their noisy versions: what a recipe trains on."""
-    from stm_zoo import train
+    from stm_zoo import training
     from stm_zoo.data import preview
 
     try:
-        config = train.load_recipe(recipe, list(set_ or []))
+        config = training.load_recipe(recipe, list(set_ or []))
         path = preview.write_noise_preview(config, output, n)
     except ValueError as e:  # RecipeError, a bad data source or output name
         fail(str(e))

@@ -1,6 +1,6 @@
 """Image-quality measures.
 
-Training-time metrics (`psnr_ops`, `ssim_ops`, `training_metrics`) are keras.ops functions that run inside the
+Training-time metrics (`psnr_ops`, `ssim_ops`, `psnr_ssim_metrics`) are keras.ops functions that run inside the
 compiled train step on any backend. Evaluation functions below them work on numpy arrays.
 """
 
@@ -43,8 +43,9 @@ def ssim_ops(y_true, y_pred, max_val: float = 1.0):
     return ops.mean(ssim_map, axis=(1, 2, 3))
 
 
-def training_metrics() -> list:
-    """PSNR and SSIM as Keras metrics, logged every epoch during `fit`."""
+def psnr_ssim_metrics() -> list:
+    """PSNR and SSIM as Keras metrics computed inside the train step (the trainers compute SSIM once per epoch
+    instead: `stm_zoo.training.core.ValidationSSIM`)."""
     return [
         keras_metrics.MeanMetricWrapper(psnr_ops, name="psnr"),
         keras_metrics.MeanMetricWrapper(ssim_ops, name="ssim"),

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from conftest import REPO, run_python
-from stm_zoo import adversarial, train
-from stm_zoo.adversarial import fit_adversarial
+from stm_zoo import training
+from stm_zoo.training import adversarial
+from stm_zoo.training.adversarial import fit_adversarial
 from stm_zoo.models.pda_net import pda_net, pda_net_discriminator
 
 RNG = np.random.default_rng(0)
@@ -45,7 +46,7 @@ def test_fit_adversarial_names_an_empty_dataset():
 
 
 def tiny_config(tmp_path, *more):
-    return train.load_recipe(RECIPE, TINY + [f"out={str(tmp_path / 'run')!r}", *more])
+    return training.load_recipe(RECIPE, TINY + [f"out={str(tmp_path / 'run')!r}", *more])
 
 
 class Interrupt(Exception):
@@ -61,13 +62,13 @@ def test_adversarial_recipe_checkpoints_resumes_and_saves(tmp_path, monkeypatch,
 
     monkeypatch.setattr(adversarial, "_save_checkpoint", save_then_stop)
     with pytest.raises(Interrupt):
-        train.fit(tiny_config(tmp_path, "epochs=2"))
+        training.fit(tiny_config(tmp_path, "epochs=2"))
     out = tmp_path / "run"
     assert (out / "checkpoint" / "adversarial.npz").exists() and not (out / "model.keras").exists()
     monkeypatch.setattr(adversarial, "_save_checkpoint", save)
     capsys.readouterr()
 
-    history = train.fit(tiny_config(tmp_path, "epochs=2"))
+    history = training.fit(tiny_config(tmp_path, "epochs=2"))
     printed = capsys.readouterr().out
     assert f"resuming {out} after epoch 1" in printed
     assert "Epoch 2/2" in printed and "Epoch 1/2" not in printed
@@ -93,7 +94,7 @@ def test_adversarial_recipe_reads_real_scans_from_a_folder(tmp_path):
         np.save(scans / f"scan{i}.npy", RNG.random((48, 64)).astype(np.float32))
     config = tiny_config(tmp_path, "epochs=1", "steps_per_epoch=1", f"real_data={str(scans)!r}")
     assert adversarial.real_images(config["real_data"])[0].shape == (48, 64)
-    train.fit(config)
+    training.fit(config)
     assert (tmp_path / "run" / "model.keras").exists()
 
 
@@ -103,8 +104,8 @@ def test_adversarial_recipe_reads_real_scans_from_a_folder(tmp_path):
     ("trainer='supervised'", "real_data is read only by trainer 'adversarial'"),
 ])
 def test_real_data_errors_are_one_line(override, message):
-    with pytest.raises(train.RecipeError, match=message):
-        train.load_recipe(RECIPE, [override])
+    with pytest.raises(training.RecipeError, match=message):
+        training.load_recipe(RECIPE, [override])
 
 
 FOUR_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "STM_ZOO_NO_COMPILE_CACHE": "1"}
@@ -112,14 +113,15 @@ FOUR_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "STM_ZO
 CODE = """
 import json, sys
 import keras, numpy as np
-from stm_zoo import adversarial, scale, train
+from stm_zoo import training
+from stm_zoo.training import adversarial, devices
 
 base = sys.argv[3:] + ["batch_size=4", "epochs=1"]
 def run(tag, *more):
-    config = train.load_recipe(sys.argv[1], base + [f"out='{sys.argv[2]}/{tag}'", *more])
-    with scale.scope(config):
+    config = training.load_recipe(sys.argv[1], base + [f"out='{sys.argv[2]}/{tag}'", *more])
+    with devices.scope(config):
         placed = adversarial._place(np.zeros((4, 8, 8, 1), "float32"))
-    history = train.fit(config)
+    history = training.fit(config)
     model = keras.saving.load_model(f"{sys.argv[2]}/{tag}/model.keras")
     return {"supervised": history.history["supervised"], "weights": model.get_weights()[0].tolist(),
             "batch_devices": len(placed.sharding.device_set) if hasattr(placed, "sharding") else 1,
@@ -137,3 +139,31 @@ def test_adversarial_data_parallel_splits_batches_and_matches_single_device(tmp_
     assert single["batch_devices"] == 1
     np.testing.assert_allclose(parallel["supervised"], single["supervised"], rtol=1e-4)
     np.testing.assert_allclose(parallel["weights"], single["weights"], atol=1e-4)
+
+
+def test_adversarial_trainer_honours_freeze_batchnorm_callbacks_and_verbose(tmp_path, capsys):
+    config = tiny_config(tmp_path, "epochs=1", "model='dncnn'", "model_kwargs={'depth': 3, 'filters': 4}",
+                         "freeze_batchnorm=True")
+
+    class Record(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.calls = []
+
+        def on_train_begin(self, logs=None):
+            norms = [l for l in self.model._flatten_layers() if isinstance(l, keras.layers.BatchNormalization)]
+            self.calls.append(("begin", [l.trainable for l in norms]))
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.calls.append(("epoch", epoch, sorted(logs)))
+
+    record = Record()
+    capsys.readouterr()
+    training.fit(config, callbacks=[record], verbose=0)
+    assert "Epoch" not in capsys.readouterr().out
+    (begin, frozen), (epoch, number, keys) = record.calls
+    assert frozen == [False] and (begin, epoch, number) == ("begin", "epoch", 0) and "val_psnr" in keys
+    model = keras.saving.load_model(tmp_path / "run" / "model.keras")
+    norm = next(l for l in model.layers if isinstance(l, keras.layers.BatchNormalization))
+    gamma, beta, mean, variance = (np.asarray(w) for w in norm.weights)  # frozen: still as initialized
+    assert (gamma == 1).all() and (beta == 0).all() and (mean == 0).all() and (variance == 1).all()

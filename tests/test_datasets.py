@@ -84,14 +84,14 @@ def test_synthetic_source_takes_simulate_parameters():
 
 
 def test_recipe_simulate_sets_the_default_pool_and_is_checked(tmp_path):
-    from stm_zoo import train
+    from stm_zoo import training
 
     images = pipeline.clean_images("default", simulate={"count": 3, "size_px": 40, "lattices": ["square"]})
     assert len(images) == len(pipeline.embedded_real_images()) + 3 and images[-1].shape == (40, 40)
-    config = train.validate({"simulate": {"count": 2, "size_px": 48}})
+    config = training.validate({"simulate": {"count": 2, "size_px": 48}})
     assert config["simulate"] == {"count": 2, "size_px": 48}
     for bad, message in [({"count": 0}, "simulate.count"), ({"lattice": "square"}, "unknown simulate parameter")]:
-        with pytest.raises(train.RecipeError, match=message):
-            train.validate({"simulate": bad})
-    with pytest.raises(train.RecipeError, match="only to data 'default' or 'synthetic'"):
-        train.validate({"simulate": {"count": 2}, "data": str(tmp_path)})
+        with pytest.raises(training.RecipeError, match=message):
+            training.validate({"simulate": bad})
+    with pytest.raises(training.RecipeError, match="only to data 'default' or 'synthetic'"):
+        training.validate({"simulate": {"count": 2}, "data": str(tmp_path)})

@@ -10,7 +10,7 @@ FOUR_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "STM_ZO
 CODE = """
 import json, sys
 import keras, numpy as np
-from stm_zoo import train
+from stm_zoo import training
 
 assert len(keras.distribution.list_devices()) == 4
 base = ["patch_size=32", "batch_size=8", "epochs=1", "steps_per_epoch=4", "validation_steps=1",
@@ -25,8 +25,8 @@ class Probe(keras.callbacks.Callback):
 
 def run(tag, *more):
     probe = Probe()
-    config = train.load_recipe(sys.argv[1], base + [f"out='{sys.argv[2]}/{tag}'", *more])
-    history = train.fit(config, callbacks=[probe], verbose=0)
+    config = training.load_recipe(sys.argv[1], base + [f"out='{sys.argv[2]}/{tag}'", *more])
+    history = training.fit(config, callbacks=[probe], verbose=0)
     model = keras.saving.load_model(f"{sys.argv[2]}/{tag}/model.keras")
     return {**probe.seen, "loss": history.history["loss"], "val_loss": history.history["val_loss"],
             "weights": [w.tolist() for w in model.get_weights()[:2]]}
@@ -34,8 +34,8 @@ def run(tag, *more):
 out = {"parallel": run("parallel"), "single": run("single", "data_parallel=False"),
        "model_parallel": run("mp", "model_parallel=2")}
 try:
-    train.load_recipe(sys.argv[1], base + ["batch_size=6"])
-except train.RecipeError as e:
+    training.load_recipe(sys.argv[1], base + ["batch_size=6"])
+except training.RecipeError as e:
     out["bad_batch"] = str(e)
 out["after"] = type(keras.distribution.distribution()).__name__
 print("@@" + json.dumps(out))

@@ -7,7 +7,8 @@ import pytest
 
 from conftest import run_python
 
-from stm_zoo import models, scale, train
+from stm_zoo import models, training
+from stm_zoo.training import devices
 from stm_zoo.models import fast_graph
 
 
@@ -68,8 +69,8 @@ def test_upsampled_conv_config_round_trip():
 
 def test_training_model_shares_weights_and_rewrites_pools_and_upsampled_convs():
     model = models.build("autoencoder_thesis")
-    config = train.validate({})
-    trained = scale.training_model(model, config)
+    config = training.validate({})
+    trained = devices.training_model(model, config)
     kinds = [type(l).__name__ for l in trained.layers]
     assert kinds.count("SliceMaxPooling2D") == 2 and kinds.count("UpsampledConv2D") == 2
     assert not any(isinstance(l, (keras.layers.MaxPooling2D, keras.layers.UpSampling2D)) for l in trained.layers)
@@ -78,7 +79,7 @@ def test_training_model_shares_weights_and_rewrites_pools_and_upsampled_convs():
     x = np.random.default_rng(0).random((2, 36, 44, 1), dtype=np.float32)
     np.testing.assert_allclose(trained.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
     dncnn = models.build("dncnn")  # no max pools or upsampling, float32: returned as is
-    assert scale.training_model(dncnn, config) is dncnn
+    assert devices.training_model(dncnn, config) is dncnn
 
 
 def test_upsampling_shared_or_before_other_convs_is_kept():
@@ -89,12 +90,12 @@ def test_upsampling_shared_or_before_other_convs_is_kept():
     c = keras.layers.Conv2D(2, 5, padding="same")(keras.layers.UpSampling2D(2)(inputs))  # 5×5: kept
     d = keras.layers.Conv2D(2, 3, padding="same")(keras.layers.UpSampling2D(2, interpolation="bilinear")(inputs))
     model = keras.Model(inputs, keras.layers.Concatenate()([a, b, c, d]))
-    assert scale.training_model(model, train.validate({})) is model
+    assert devices.training_model(model, training.validate({})) is model
 
 
 def test_tiled_denoising_imports_no_training_code():
     code = ("import sys, numpy as np; import stm_zoo.models as zoo; from stm_zoo import inference; "
             "inference.predict_tiled(zoo.build('autoencoder_thesis'), np.zeros((40, 40), 'float32')); "
-            "print(sorted(m for m in sys.modules if m.startswith(('stm_zoo.train', 'stm_zoo.scale', "
-            "'stm_zoo.losses', 'stm_zoo.selfsup', 'stm_zoo.adversarial'))))")
+            "print(sorted(m for m in sys.modules if m.startswith(('stm_zoo.train', "
+            "'stm_zoo.scale'))))")
     assert run_python(code).stdout.strip().splitlines()[-1] == "[]"

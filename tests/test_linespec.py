@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import stm_zoo.models as zoo
-from stm_zoo import losses
+from stm_zoo.training import losses
 from stm_zoo.models.linespec import RowAttentionPool, SpectralGate, SubtractRows
 
 

@@ -171,9 +171,9 @@ def test_encoder_weights_from_a_local_file(tmp_path, bare_b0):
 
 def test_recipe_trains_a_few_steps(tmp_path):
     from conftest import REPO
-    from stm_zoo import train
+    from stm_zoo import training
 
-    config = train.load_recipe(
+    config = training.load_recipe(
         REPO / "recipes" / "maed.py",
         [
             "model_kwargs.backbone=B0",
@@ -187,7 +187,7 @@ def test_recipe_trains_a_few_steps(tmp_path):
         ],
     )
     assert config["model_kwargs"] == {"backbone": "B0", "encoder_weights": None, "decoder_filters": [8] * 5}
-    history = train.fit(config, verbose=0)
+    history = training.fit(config, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
     model = keras.saving.load_model(tmp_path / "run" / "model.keras")
     assert model.name == "maed_cnn_b0"

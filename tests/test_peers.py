@@ -140,12 +140,12 @@ SHALLOW = {"dncnn": ["model_kwargs.depth=5"], "ridnet": ["model_kwargs.blocks=1"
 
 @pytest.mark.parametrize("name", sorted(SHALLOW))
 def test_recipe_trains_a_few_steps(tmp_path, name):
-    from stm_zoo import train
+    from stm_zoo import training
 
     tiny = ["patch_size=32", "batch_size=2", "epochs=1", "steps_per_epoch=2", "validation_steps=1"]
-    config = train.load_recipe(REPO / "recipes" / f"{name}.py", tiny + SHALLOW[name] + [f"out={str(tmp_path)!r}"])
+    config = training.load_recipe(REPO / "recipes" / f"{name}.py", tiny + SHALLOW[name] + [f"out={str(tmp_path)!r}"])
     assert config["model"] == name
-    history = train.fit(config, verbose=0)
+    history = training.fit(config, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
     saved = keras.saving.load_model(tmp_path / "model.keras")
     assert saved.count_params() == zoo.build(name, **config["model_kwargs"]).count_params()

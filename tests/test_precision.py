@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from stm_zoo import scale, train
+from stm_zoo import training
+from stm_zoo.training import devices
 
 RECIPE = str(REPO / "recipes" / "autoencoder.py")
 TINY = ["patch_size=32", "batch_size=4", "epochs=2", "steps_per_epoch=6", "validation_steps=1", "learning_rate=0.003"]
@@ -19,9 +20,9 @@ class Probe(keras.callbacks.Callback):
 
 
 def test_mixed_bfloat16_trains_with_float32_output_and_saves_float32(tmp_path):
-    config = train.load_recipe(RECIPE, TINY + ["precision='mixed_bfloat16'", f"out={str(tmp_path / 'run')!r}"])
+    config = training.load_recipe(RECIPE, TINY + ["precision='mixed_bfloat16'", f"out={str(tmp_path / 'run')!r}"])
     probe = Probe()
-    history = train.fit(config, callbacks=[probe], verbose=0)
+    history = training.fit(config, callbacks=[probe], verbose=0)
     assert (probe.compute_dtype, probe.variable_dtype, probe.output_dtype) == ("bfloat16", "float32", "float32")
     losses = history.history["loss"]
     assert np.isfinite(losses).all() and losses[-1] < losses[0]
@@ -36,9 +37,9 @@ def test_mixed_bfloat16_trains_with_float32_output_and_saves_float32(tmp_path):
 
 
 def test_training_model_casts_mixed_outputs_to_float32():
-    config = train.validate({"precision": "mixed_float16"})
-    with scale.scope(config):
-        model = scale.training_model(keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(1, 3)]), config)
+    config = training.validate({"precision": "mixed_float16"})
+    with devices.scope(config):
+        model = devices.training_model(keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(1, 3)]), config)
         model.compile(optimizer="adam", loss="mse")
     assert model.outputs[0].dtype == "float32"
     assert model.layers[1].compute_dtype == "float16"
@@ -46,5 +47,5 @@ def test_training_model_casts_mixed_outputs_to_float32():
 
 
 def test_unknown_precision_is_a_recipe_error():
-    with pytest.raises(train.RecipeError, match="unknown precision 'bfloat8'"):
-        train.load_recipe(RECIPE, ["precision='bfloat8'"])
+    with pytest.raises(training.RecipeError, match="unknown precision 'bfloat8'"):
+        training.load_recipe(RECIPE, ["precision='bfloat8'"])

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from stm_zoo import train
+from stm_zoo import training
+from stm_zoo.training import checkpoints
 from stm_zoo.data import pipeline
 
 RECIPE = str(REPO / "recipes" / "autoencoder.py")
@@ -25,10 +26,10 @@ TINY = ["model='dncnn'", "model_kwargs.depth=3", "model_kwargs.filters=4", "data
 DRIVER = """
 import os, signal, sys
 import stm_zoo, keras
-from stm_zoo import train
+from stm_zoo import training
 
 out, epochs, kill = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-config = train.load_recipe({recipe!r}, {tiny!r} + [f"out={{out!r}}", f"epochs={{epochs}}"])
+config = training.load_recipe({recipe!r}, {tiny!r} + [f"out={{out!r}}", f"epochs={{epochs}}"])
 
 
 def die():
@@ -53,12 +54,12 @@ def save_half_then_die(self, filepath, *args, **kwargs):
 
 
 keras.Model.save_weights = save_half_then_die
-train.fit(config, callbacks=[KillAfterEpoch()], verbose=0)
+training.fit(config, callbacks=[KillAfterEpoch()], verbose=0)
 """
 
 
 def tiny_config(tmp_path, *more):
-    return train.load_recipe(RECIPE, TINY + [f"out={str(tmp_path / 'run')!r}", *more])
+    return training.load_recipe(RECIPE, TINY + [f"out={str(tmp_path / 'run')!r}", *more])
 
 
 def run_fit(tmp_path, out, epochs, kill=""):
@@ -123,12 +124,12 @@ class RecordEpochs(keras.callbacks.Callback):
 
 
 def test_corrupt_latest_checkpoint_falls_back_to_the_previous_in_one_line(tmp_path, capsys):
-    train.fit(tiny_config(tmp_path, "epochs=2"), verbose=0)
+    training.fit(tiny_config(tmp_path, "epochs=2"), verbose=0)
     latest = tmp_path / "run" / "checkpoint" / "latest.weights.h5"
     os.truncate(latest, latest.stat().st_size // 2)
     capsys.readouterr()
     record = RecordEpochs()
-    train.fit(tiny_config(tmp_path, "epochs=3"), callbacks=[record], verbose=0)
+    training.fit(tiny_config(tmp_path, "epochs=3"), callbacks=[record], verbose=0)
     said = capsys.readouterr().out.splitlines()
     assert len(said) == 1 and said[0].startswith(f"{latest} is corrupt (")
     assert said[0].endswith("resuming from the previous good checkpoint (epoch 1)")
@@ -142,8 +143,8 @@ def test_unreadable_checkpoint_with_nothing_to_fall_back_on_is_a_one_line_error(
     (checkpoint / "latest.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
     (checkpoint / "training_metadata.json").write_text(json.dumps({"epoch": 1, "batch": 0}))
     (tmp_path / "run" / "history.csv").touch()
-    with pytest.raises(train.CheckpointError, match="latest.weights.h5 is corrupt") as info:
-        train.fit(tiny_config(tmp_path, "epochs=2"), verbose=0)
+    with pytest.raises(training.CheckpointError, match="latest.weights.h5 is corrupt") as info:
+        training.fit(tiny_config(tmp_path, "epochs=2"), verbose=0)
     assert "\n" not in str(info.value) and f"delete {checkpoint}" in str(info.value)
     assert not (tmp_path / "run" / "history.csv").exists()  # the 0-byte file of the killed run is cleaned
 
@@ -156,7 +157,7 @@ def test_leftovers_of_a_killed_run_are_removed(tmp_path):
     for path in stray:
         path.write_bytes(b"half")
     (run / "history.csv").touch()
-    train.fit(tiny_config(tmp_path, "epochs=1"), verbose=0)
+    training.fit(tiny_config(tmp_path, "epochs=1"), verbose=0)
     assert not [p for p in run.rglob(".*") if p.is_file()]
     assert len((run / "history.csv").read_text().splitlines()) == 2  # header and epoch 1
 
@@ -182,16 +183,16 @@ class KeepWeights(keras.callbacks.Callback):
 
 def test_resumes_from_a_checkpoint_of_keras_backup_and_restore(tmp_path, monkeypatch):
     # The layout of runs started before atomic checkpoints: latest.weights.h5 + training_metadata.json.
-    monkeypatch.setattr(train, "EpochCheckpoint",
+    monkeypatch.setattr(checkpoints, "EpochCheckpoint",
                         lambda folder, resume: keras.callbacks.BackupAndRestore(str(folder), delete_checkpoint=False))
     first = KeepWeights("end")
     with pytest.raises(Interrupt):
-        train.fit(tiny_config(tmp_path, "epochs=3"), callbacks=[first], verbose=0)
+        training.fit(tiny_config(tmp_path, "epochs=3"), callbacks=[first], verbose=0)
     monkeypatch.undo()
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoint").iterdir()) == [
         "latest.weights.h5", "training_metadata.json"]
     record, restored = RecordEpochs(), KeepWeights("begin")
-    train.fit(tiny_config(tmp_path, "epochs=3"), callbacks=[restored, record], verbose=0)
+    training.fit(tiny_config(tmp_path, "epochs=3"), callbacks=[restored, record], verbose=0)
     assert record.epochs == [1, 2]
     for a, b in zip(restored.weights, first.weights, strict=True):
         np.testing.assert_array_equal(a, b)
@@ -223,13 +224,13 @@ def test_resume_restores_the_dropout_rng_and_optimizer(tmp_path):
     y = x.sum(axis=1, keepdims=True)
     fit = dict(x=x, y=y, batch_size=4, shuffle=False, verbose=0)
     whole = dropout_model()
-    losses = whole.fit(epochs=3, callbacks=[train.EpochCheckpoint(tmp_path / "a", None)], **fit).history["loss"]
+    losses = whole.fit(epochs=3, callbacks=[checkpoints.EpochCheckpoint(tmp_path / "a", None)], **fit).history["loss"]
 
-    dropout_model().fit(epochs=1, callbacks=[train.EpochCheckpoint(tmp_path / "b", None)], **fit)
-    resume = train.find_resume(tmp_path / "b")
+    dropout_model().fit(epochs=1, callbacks=[checkpoints.EpochCheckpoint(tmp_path / "b", None)], **fit)
+    resume = checkpoints.find_resume(tmp_path / "b")
     assert resume.epoch == 1
     model = dropout_model()
-    rest = model.fit(epochs=3, initial_epoch=resume.epoch, callbacks=[train.EpochCheckpoint(tmp_path / "b", resume)],
+    rest = model.fit(epochs=3, initial_epoch=resume.epoch, callbacks=[checkpoints.EpochCheckpoint(tmp_path / "b", resume)],
                      **fit).history["loss"]
     np.testing.assert_allclose(rest, losses[1:], rtol=1e-6)
     for a, b in zip(model.get_weights(), whole.get_weights(), strict=True):

@@ -6,7 +6,9 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO
-from stm_zoo import losses, models, selfsup, train
+from stm_zoo import models, training
+from stm_zoo.training import core
+from stm_zoo.training import losses, selfsup
 
 SELFSUP = str(REPO / "recipes" / "selfsup.py")
 FINETUNE = str(REPO / "recipes" / "finetune.py")
@@ -64,7 +66,7 @@ def test_loss_reads_only_masked_pixels():
 
 
 def test_validation_masks_are_fixed_and_training_masks_fresh(tmp_path):
-    config = train.load_recipe(SELFSUP, TINY + ["data='synthetic'"])
+    config = training.load_recipe(SELFSUP, TINY + ["data='synthetic'"])
     train_ds, val_ds = selfsup.training_datasets(config)
     first, second = [y.numpy() for _, y in val_ds], [y.numpy() for _, y in val_ds]
     np.testing.assert_array_equal(first[0], second[0])
@@ -86,9 +88,9 @@ def noisy_folder(path, n=3, size=48):
 
 def test_tiny_selfsup_fit_on_a_folder_writes_model(tmp_path):
     folder = noisy_folder(tmp_path / "scans")
-    config = train.load_recipe(SELFSUP, TINY + [f"data={str(folder)!r}", f"out={str(tmp_path / 'run')!r}"])
+    config = training.load_recipe(SELFSUP, TINY + [f"data={str(folder)!r}", f"out={str(tmp_path / 'run')!r}"])
     assert not selfsup.adds_noise(config["data"])  # the user's scans are used as they are
-    history = train.fit(config, verbose=0)
+    history = training.fit(config, verbose=0)
     assert np.isfinite(history.history["loss"]).all() and np.isfinite(history.history["val_loss"]).all()
     model = keras.saving.load_model(tmp_path / "run" / "model.keras")
     assert model.count_params() == models.build("autoencoder_thesis").count_params()
@@ -104,11 +106,11 @@ class WeightsAtStart(keras.callbacks.Callback):
 def test_init_from_loads_the_weights(tmp_path):
     keras.utils.set_random_seed(123)
     start = models.build("autoencoder_thesis")
-    train.save_model_atomic(start, tmp_path / "start.keras")
-    config = train.load_recipe(FINETUNE, TINY + ["steps_per_epoch=1", f"init_from={str(tmp_path / 'start.keras')!r}",
+    core.save_model_atomic(start, tmp_path / "start.keras")
+    config = training.load_recipe(FINETUNE, TINY + ["steps_per_epoch=1", f"init_from={str(tmp_path / 'start.keras')!r}",
                                                  f"out={str(tmp_path / 'run')!r}"])
     record = WeightsAtStart()
-    train.fit(config, callbacks=[record], verbose=0)
+    training.fit(config, callbacks=[record], verbose=0)
     for got, want in zip(record.weights, start.get_weights(), strict=True):
         np.testing.assert_array_equal(got, want)
     keras.utils.set_random_seed(config["seed"])  # what fit would have started from without init_from
@@ -130,28 +132,28 @@ def test_init_from_loads_the_weights(tmp_path):
     ],
 )
 def test_bad_selfsup_recipes_are_one_line_errors(override, message):
-    with pytest.raises(train.RecipeError, match=message) as info:
-        train.load_recipe(SELFSUP, [override])
+    with pytest.raises(training.RecipeError, match=message) as info:
+        training.load_recipe(SELFSUP, [override])
     assert "\n" not in str(info.value)
 
 
 def test_blindspot_loss_needs_selfsup_trainer():
-    with pytest.raises(train.RecipeError, match="needs trainer 'selfsup'"):
-        train.load_recipe(str(REPO / "recipes" / "autoencoder.py"), ["loss='blindspot_mse'"])
+    with pytest.raises(training.RecipeError, match="needs trainer 'selfsup'"):
+        training.load_recipe(str(REPO / "recipes" / "autoencoder.py"), ["loss='blindspot_mse'"])
 
 
 def test_init_from_of_another_architecture_is_one_line_error(tmp_path):
     run = tmp_path / "run"
-    train.save_model_atomic(models.build("dncnn", depth=3, filters=4), run / "model.keras")
+    core.save_model_atomic(models.build("dncnn", depth=3, filters=4), run / "model.keras")
     (run / "recipe.json").write_text(json.dumps({"model": "dncnn", "model_kwargs": {"depth": 3, "filters": 4}}))
-    with pytest.raises(train.RecipeError, match="do not fit model='autoencoder_thesis'") as info:
-        train.load_recipe(FINETUNE, [f"init_from={str(run / 'model.keras')!r}"])
+    with pytest.raises(training.RecipeError, match="do not fit model='autoencoder_thesis'") as info:
+        training.load_recipe(FINETUNE, [f"init_from={str(run / 'model.keras')!r}"])
     assert "\n" not in str(info.value) and "trained as model='dncnn'" in str(info.value)
     (tmp_path / "junk.keras").write_text("not a zip")
-    with pytest.raises(train.RecipeError, match="does not load") as info:
-        train.load_recipe(FINETUNE, [f"init_from={str(tmp_path / 'junk.keras')!r}"])
+    with pytest.raises(training.RecipeError, match="does not load") as info:
+        training.load_recipe(FINETUNE, [f"init_from={str(tmp_path / 'junk.keras')!r}"])
     assert "\n" not in str(info.value)
-    config = train.load_recipe(FINETUNE, [f"init_from={str(run / 'model.keras')!r}", "model='dncnn'",
+    config = training.load_recipe(FINETUNE, [f"init_from={str(run / 'model.keras')!r}", "model='dncnn'",
                                           "model_kwargs={'depth': 3, 'filters': 4}"])
     assert config["init_from"].endswith("model.keras")
 
@@ -166,11 +168,11 @@ def test_init_from_a_pretrained_zoo_name(tmp_path, monkeypatch):
     run = tmp_path / "run"
     keras.utils.set_random_seed(5)
     trained = models.build("autoencoder_thesis")
-    train.save_model_atomic(trained, run / "model.keras")
+    core.save_model_atomic(trained, run / "model.keras")
     (run / "recipe.json").write_text(json.dumps({"model": "autoencoder_thesis", "model_kwargs": {}}))
     weights.publish(run, "ae-test")
-    config = train.load_recipe(FINETUNE, ["init_from='ae-test'"])
+    config = training.load_recipe(FINETUNE, ["init_from='ae-test'"])
     for got, want in zip(models.load(config["init_from"]).get_weights(), trained.get_weights(), strict=True):
         np.testing.assert_array_equal(got, want)
-    with pytest.raises(train.RecipeError, match="init_from 'ae-test' is autoencoder_thesis {}, not model='dncnn'"):
-        train.load_recipe(FINETUNE, ["init_from='ae-test'", "model='dncnn'"])
+    with pytest.raises(training.RecipeError, match="init_from 'ae-test' is autoencoder_thesis {}, not model='dncnn'"):
+        training.load_recipe(FINETUNE, ["init_from='ae-test'", "model='dncnn'"])

@@ -7,14 +7,15 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from stm_zoo import train
+from stm_zoo import training
+from stm_zoo.training import core
 
 RECIPE = str(REPO / "recipes" / "autoencoder.py")
 TINY = ["patch_size=32", "batch_size=4", "steps_per_epoch=8", "validation_steps=1", "learning_rate=0.003"]
 
 
 def tiny_config(tmp_path, *more):
-    return train.load_recipe(RECIPE, TINY + [f"out={str(tmp_path / 'run')!r}", *more])
+    return training.load_recipe(RECIPE, TINY + [f"out={str(tmp_path / 'run')!r}", *more])
 
 
 class Interrupt(Exception):
@@ -43,13 +44,13 @@ class RecordEpochs(keras.callbacks.Callback):
 def test_fit_trains_writes_model_and_resumes(tmp_path):
     config = tiny_config(tmp_path, "epochs=3")
     with pytest.raises(Interrupt):
-        train.fit(config, callbacks=[InterruptAfterEpoch(1)], verbose=0)
+        training.fit(config, callbacks=[InterruptAfterEpoch(1)], verbose=0)
     run = tmp_path / "run"
     assert not (run / "model.keras").exists()
     assert json.loads((run / "checkpoint" / "training_metadata.json").read_text())["epoch"] == 1
 
     record = RecordEpochs()
-    history = train.fit(config, callbacks=[record], verbose=0)
+    history = training.fit(config, callbacks=[record], verbose=0)
     assert record.epochs == [1, 2]  # resumed at epoch 2 (0-based 1)
     assert history.history["loss"][-1] < history.history["loss"][0] or history.history["loss"][-1] < 0.03
     model = keras.saving.load_model(run / "model.keras")
@@ -60,7 +61,7 @@ def test_fit_trains_writes_model_and_resumes(tmp_path):
 
 def test_loss_goes_down(tmp_path):
     config = tiny_config(tmp_path, "epochs=3", "steps_per_epoch=15")
-    history = train.fit(config, verbose=0)
+    history = training.fit(config, verbose=0)
     losses = history.history["loss"]
     assert losses[-1] < losses[0]
     assert np.isfinite(history.history["val_psnr"]).all()
@@ -78,20 +79,33 @@ def test_loss_goes_down(tmp_path):
     ],
 )
 def test_bad_overrides_are_one_line_errors(override, message):
-    with pytest.raises(train.RecipeError, match=message) as info:
-        train.load_recipe(RECIPE, [override])
+    with pytest.raises(training.RecipeError, match=message) as info:
+        training.load_recipe(RECIPE, [override])
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("recipe, override, message", [
+    ("autoencoder.py", "blindspot.count=2", "blindspot is read only by trainer 'selfsup', not 'supervised'"),
+    ("autoencoder.py", "real_data='embedded'", "real_data is read only by trainer 'adversarial', not 'supervised'"),
+    ("selfsup.py", "simulate={'count': 2}", "simulate applies only to the supervised trainer, not 'selfsup'"),
+    ("selfsup.py", "real_data='embedded'", "real_data is read only by trainer 'adversarial', not 'selfsup'"),
+    ("pda_net.py", "simulate={'count': 2}", "simulate applies only to the supervised trainer, not 'adversarial'"),
+    ("pda_net.py", "blindspot.rows=2", "blindspot is read only by trainer 'selfsup', not 'adversarial'"),
+])
+def test_every_trainer_rejects_the_keys_it_does_not_read(recipe, override, message):
+    with pytest.raises(training.RecipeError, match=message):
+        training.load_recipe(REPO / "recipes" / recipe, [override])
 
 
 def test_recipe_typo_inside_file(tmp_path):
     recipe = tmp_path / "bad.py"
     recipe.write_text("def get_config():\n    return {'modle': 'dncnn'}\n")
-    with pytest.raises(train.RecipeError, match="unknown recipe key 'modle'"):
-        train.load_recipe(recipe)
+    with pytest.raises(training.RecipeError, match="unknown recipe key 'modle'"):
+        training.load_recipe(recipe)
 
 
 def test_overrides_parse_types():
-    config = train.load_recipe(RECIPE, ["learning_rate=1", "augment.flip=False", "noise=[{'type': 'gaussian'}]"])
+    config = training.load_recipe(RECIPE, ["learning_rate=1", "augment.flip=False", "noise=[{'type': 'gaussian'}]"])
     assert config["learning_rate"] == 1.0 and isinstance(config["learning_rate"], float)
     assert config["augment"]["flip"] is False and config["augment"]["rotation_deg"] == 10.0
     assert config["noise"] == [{"type": "gaussian", "p": 1.0}]
@@ -135,7 +149,7 @@ RECIPES = sorted(str(p.relative_to(REPO / "recipes")) for p in (REPO / "recipes"
 def test_every_recipe_loads_and_names_a_zoo_model(recipe):
     from stm_zoo import models
 
-    config = train.load_recipe(str(REPO / "recipes" / recipe))  # validates every field
+    config = training.load_recipe(str(REPO / "recipes" / recipe))  # validates every field
     assert config["model"] in models.names()
     assert config["out"].startswith("runs/")
 
@@ -154,13 +168,13 @@ class KeepFirstWeights(keras.callbacks.Callback):
 
 
 def test_freeze_batchnorm_trains_convolutions_only(tmp_path):
-    config = train.load_recipe(
+    config = training.load_recipe(
         RECIPE,
         TINY + ["model='dncnn'", "model_kwargs.depth=3", "epochs=1", "steps_per_epoch=2", "freeze_batchnorm=True",
                 f"out={str(tmp_path / 'run')!r}"],
     )
     first = KeepFirstWeights()
-    train.fit(config, callbacks=[first], verbose=0)
+    training.fit(config, callbacks=[first], verbose=0)
     model = keras.saving.load_model(tmp_path / "run" / "model.keras")
     norms = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
     assert norms and all(l.trainable for l in norms)  # the saved model fine-tunes as usual
@@ -177,7 +191,7 @@ def test_freeze_batchnorm_reaches_nested_models():
     inner = keras.Sequential([keras.Input((4, 4, 2)), keras.layers.BatchNormalization()])
     inputs = keras.Input((4, 4, 2))
     outer = keras.Model(inputs, keras.layers.BatchNormalization()(inner(inputs)))
-    assert train.freeze_batchnorm(outer) == 2
+    assert core.freeze_batchnorm(outer) == 2
     assert not outer.trainable_weights
 
 

@@ -143,12 +143,12 @@ TINY_RECIPE_KWARGS = {
 
 @pytest.mark.parametrize("name", sorted(TINY_RECIPE_KWARGS))
 def test_recipe_trains_a_few_steps(tmp_path, name):
-    from stm_zoo import train
+    from stm_zoo import training
 
     tiny = ["patch_size=32", "batch_size=2", "epochs=1", "steps_per_epoch=2", "validation_steps=1"]
     recipe = REPO / "recipes" / f"{name}.py"
-    config = train.load_recipe(recipe, tiny + TINY_RECIPE_KWARGS[name] + [f"out={str(tmp_path)!r}"])
-    history = train.fit(config, verbose=0)
+    config = training.load_recipe(recipe, tiny + TINY_RECIPE_KWARGS[name] + [f"out={str(tmp_path)!r}"])
+    history = training.fit(config, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
     saved = keras.saving.load_model(tmp_path / "model.keras")
     assert saved.count_params() == zoo.build(name, **config["model_kwargs"]).count_params()

@@ -16,7 +16,7 @@ sharing between the two domains. What we inferred and built (the layer sizes are
   domain-adversarial term aligns the generator's outputs on experimental scans with the simulated domain.
 - The cycle-consistency module (a clean->noisy generator) is replaced by the zoo's noise simulator, which
   already gives paired simulated clean/noisy images; training uses a supervised loss on those pairs plus the
-  adversarial loss (see `stm_zoo.adversarial.fit_adversarial`). Feature-level alignment beyond the outputs is
+  adversarial loss (see `stm_zoo.training.adversarial.fit_adversarial`). Feature-level alignment beyond the outputs is
   not reproduced.
 """
 

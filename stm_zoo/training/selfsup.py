@@ -1,5 +1,6 @@
 """Training on the user's own noisy scans, with no clean images: self-supervised blind-spot training for any zoo
-model (`trainer="selfsup"`) and fine-tuning from a trained model (`init_from`).
+model (`trainer="selfsup"`; recipe key `blindspot`, `recipe.BLINDSPOT`), e.g. fine-tuning a trained model
+(`init_from`, `recipes/finetune.py`).
 
 What follows which published method:
 - Blind-spot training — Noise2Void (Krull et al., CVPR 2019) and Noise2Self (Batson & Royer, ICML 2019): some
@@ -42,15 +43,12 @@ be compared with supervised training where the truth is known (`bench/selfsup_ev
 same masking with fixed seeds, the same masks every epoch.
 """
 
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-# Blind spots per patch (recipe key `blindspot`): `count` segments, each `rows` lines high and `length` × the
-# patch width long (1.0: whole lines; 0.0: one pixel, the original Noise2Void). `rows` and `length` may be a
-# (low, high) range drawn per segment.
-BLINDSPOT = {"count": 4, "rows": 1, "length": 1.0}
+from stm_zoo.training import core
+
 MASK_SALT = 0x5E1F  # decorrelates the mask draws from the patch draws made with the same seed stream
 
 
@@ -83,7 +81,7 @@ def blindspot_mask(height, width, seed, count: int = 4, rows=1, length=1.0) -> t
 def mask_patch(noisy, seed, count: int = 4, rows=1, length=1.0):
     """(masked input, y) for one (H, W, 1) noisy patch. Each blind-spot pixel of the input gets the value of a
     random pixel of the same patch outside the blind spots; `y` packs the untouched patch (channel 0, the
-    target) and the mask (channel 1, 1 = hidden) for `stm_zoo.losses.blindspot_mse`."""
+    target) and the mask (channel 1, 1 = hidden) for `stm_zoo.training.losses.blindspot_mse`."""
     s_mask, s_values = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     shape = tf.shape(noisy)
     mask = blindspot_mask(shape[0], shape[1], s_mask, count, rows, length)
@@ -140,82 +138,8 @@ def training_datasets(config: dict) -> tuple[tf.data.Dataset, tf.data.Dataset]:
     return train, val.prefetch(tf.data.AUTOTUNE)
 
 
-# ---------------------------------------------------------------- recipe checks and fine-tuning
-
-
-def _check_range(name: str, value, kind, low, high):
-    values = list(value) if isinstance(value, (tuple, list)) else [value]
-    if isinstance(value, (tuple, list)) and (len(values) != 2 or values[0] > values[1]):
-        raise ValueError(f"blindspot.{name} must be a number or a (low, high) range, got {value!r}")
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, kind) or not low <= v <= high:
-            raise ValueError(f"blindspot.{name} must be in [{low}, {high}], got {value!r}")
-
-
-def check_blindspot(blindspot: dict) -> dict:
-    """`blindspot` completed with the defaults and checked; ValueError with a one-line message."""
-    unknown = set(blindspot) - set(BLINDSPOT)
-    if unknown:
-        raise ValueError(f"unknown blindspot key {sorted(unknown)[0]!r}; known: {', '.join(BLINDSPOT)}")
-    full = {**BLINDSPOT, **blindspot}
-    _check_range("count", full["count"], int, 1, 4096)
-    if isinstance(full["count"], (tuple, list)):
-        raise ValueError(f"blindspot.count must be an int, got {full['count']!r}")
-    _check_range("rows", full["rows"], int, 1, 64)
-    _check_range("length", full["length"], (int, float), 0.0, 1.0)
-    return full
-
-
-def _describe_run(path: Path) -> str:
-    """What a run folder's recipe.json says the model was trained as, for error messages."""
-    import json
-
-    try:
-        recipe = json.loads((path.parent / "recipe.json").read_text())
-        return f" (it was trained as model={recipe['model']!r} model_kwargs={recipe.get('model_kwargs', {})!r})"
-    except (OSError, ValueError, KeyError, TypeError):
-        return ""
-
-
-def check_init_from(spec: str, model: str, model_kwargs: dict) -> None:
-    """Check that `init_from` (a `.keras` path or a pretrained zoo name) exists and has the weights of the
-    recipe's model, without downloading anything; ValueError with a one-line message."""
-    from stm_zoo import models, weights
-
-    where = f"init_from {spec!r}"
-    if not spec.endswith(".keras"):
-        try:
-            entry = weights.entry(spec)  # no download: the manifest says what it is
-        except weights.WeightsError as e:
-            raise ValueError(f"{where}: {e}") from None
-        if entry["architecture"] != model or entry["kwargs"] != model_kwargs:
-            raise ValueError(f"{where} is {entry['architecture']} {entry['kwargs']}, not model={model!r} "
-                             f"model_kwargs={model_kwargs!r}; set model and model_kwargs to match")
-        return
-    path = Path(spec).expanduser()
-    if not path.is_file():
-        raise ValueError(f"{where}: file not found")
-    try:
-        source = models.load(path)
-    except ValueError as e:  # a damaged or foreign file: one line, never a traceback
-        raise ValueError(f"{where}: does not load ({str(e).splitlines()[0]})") from None
-    target = models.build(model, **model_kwargs)
-    if [w.shape for w in source.weights] != [w.shape for w in target.weights]:
-        raise ValueError(f"{where}: its weights do not fit model={model!r} model_kwargs={model_kwargs!r}"
-                         f"{_describe_run(path)}; set model and model_kwargs to match")
-
-
-def check_recipe(full: dict) -> dict:
-    """The self-supervised and fine-tuning parts of a recipe (the selfsup trainer's loss and augmentation,
-    `blindspot`, `init_from`), checked; returns the recipe with `blindspot` completed. ValueError, one line."""
-    selfsup = full["trainer"] == "selfsup"
-    if selfsup != full["loss"].startswith("blindspot_"):
-        raise ValueError(f"trainer 'selfsup' needs a blindspot_* loss, got {full['loss']!r}" if selfsup else
-                         f"loss {full['loss']!r} needs trainer 'selfsup' (it reads the blind-spot mask)")
-    if selfsup and full["augment"]["rotation_deg"] != 0:
-        raise ValueError("trainer 'selfsup' needs augment.rotation_deg=0: rotation tilts the scan lines and its "
-                         "interpolation spreads the noise into the neighbours the blind spot relies on")
-    full = {**full, "blindspot": check_blindspot(full["blindspot"])}
-    if full["init_from"]:
-        check_init_from(full["init_from"], full["model"], full["model_kwargs"])
-    return full
+def fit(config: dict, unfinished: list, callbacks: list, verbose):
+    """Run a validated recipe with `trainer="selfsup"`: `core.fit_keras` on the masked patches (no truth: no
+    PSNR / SSIM)."""
+    return core.fit_keras(config, lambda start_epoch: training_datasets(config), truth=False, unfinished=unfinished,
+                          callbacks=callbacks, verbose=verbose)

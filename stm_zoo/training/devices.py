@@ -1,13 +1,11 @@
 """Training on whatever hardware is there: device layout (data / model parallel over every device), mixed
 precision, and the training graph (`stm_zoo.models.fast_graph` plus float32 outputs).
 
-`train.fit` uses it as: `check(config)` when the recipe loads, `with scope(config):` around build, compile and
-fit, `training_model(model, config)` on the built model, and `training_metrics()` + `ValidationSSIM` for metrics.
+The trainers use it as: `check(config)` when the recipe loads, `with scope(config):` around build, compile and
+fit, `training_model(model, config)` on the built model (`core.prepare_model` does both).
 """
 
 import contextlib
-
-import numpy as np
 
 import stm_zoo  # noqa: F401  (backend selection before keras)
 import keras
@@ -93,32 +91,3 @@ def training_model(model: keras.Model, config: dict) -> keras.Model:
         ]
         model = keras.Model(model.inputs, outputs[0] if len(outputs) == 1 else outputs, name=model.name)
     return model
-
-
-def training_metrics() -> list:
-    """Metrics computed inside the train step: PSNR only (cheap). SSIM comes from `ValidationSSIM`."""
-    from stm_zoo import metrics as metrics_lib
-
-    return [keras.metrics.MeanMetricWrapper(metrics_lib.psnr_ops, name="psnr")]
-
-
-class ValidationSSIM(keras.callbacks.Callback):
-    """Adds `val_ssim` (mean SSIM over the validation batches) to each epoch's logs; list it before callbacks
-    that read the logs. SSIM is an 11×11 single-channel convolution that XLA:CPU runs on one core: inside the
-    train step it took ~30–40 % of the thesis autoencoder's step, so it is computed here once per epoch, with
-    scikit-image (`stm_zoo.metrics.ssim`, the same definition as `ssim_ops`)."""
-
-    def __init__(self, validation_data):
-        super().__init__()
-        self.validation_data = validation_data
-
-    def on_epoch_end(self, epoch, logs=None):
-        from stm_zoo import metrics as metrics_lib
-
-        if logs is None:
-            return
-        scores = []
-        for noisy, clean in self.validation_data.as_numpy_iterator():
-            denoised = np.asarray(self.model.predict_on_batch(noisy), np.float32)
-            scores += [metrics_lib.ssim(c[..., 0], d[..., 0]) for c, d in zip(clean, denoised)]
-        logs["val_ssim"] = float(np.mean(scores))

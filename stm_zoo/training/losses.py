@@ -88,7 +88,7 @@ def mse_fft_peaks(y_true, y_pred, weight: float = 0.01, k: int = 32, min_radius:
 
 @register("blindspot_mse")
 def blindspot_mse(y_true, y_pred):
-    """Self-supervised MSE over the blind-spot pixels only (Noise2Void / Noise2Self, see `stm_zoo.selfsup`):
+    """Self-supervised MSE over the blind-spot pixels only (Noise2Void / Noise2Self, see `stm_zoo.training.selfsup`):
     `y_true` packs the noisy target (channel 0) and the mask (channel 1, 1 = hidden from the input)."""
     target, mask = y_true[..., :1], y_true[..., 1:2]
     squared = ops.square(ops.cast(y_pred, target.dtype) - target) * mask

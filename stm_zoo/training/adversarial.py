@@ -8,7 +8,7 @@ The same generator weights serve both domains (weight sharing). Least squares (L
 PDA-Net builds on. Training runs on the JAX backend (`stateless_call` + `jax.value_and_grad`, one `jax.jit`
 step); the models themselves stay backend-agnostic.
 
-`fit_recipe` runs it from a recipe (`stm-zoo fit recipes/pda_net.py`): simulated pairs from `data`, unpaired
+`fit` runs it from a recipe (`stm-zoo fit recipes/pda_net.py`): simulated pairs from `data`, unpaired
 real scans from `real_data`, PSNR/SSIM on the validation pairs and a checkpoint of both networks and both
 optimizers after every epoch (an interrupted run resumes from the last one), then `OUT/model.keras` (the
 generator) and `OUT/discriminator.keras`.
@@ -21,10 +21,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from stm_zoo import losses
 from stm_zoo._atomic import atomic_path
-
-EMBEDDED_REAL = "embedded"  # real_data: the real scans shipped with the package (no simulated ones)
+from stm_zoo.training import core, devices, losses
+from stm_zoo.training.recipe import EMBEDDED_REAL
 
 
 def _batches(dataset: Iterable, name: str, paired: bool) -> Iterator:
@@ -80,7 +79,7 @@ def fit_adversarial(
         paired_ds: iterable of `(noisy, clean)` float batches (B, H, W, 1), simulated; restarted when exhausted.
         unpaired_real_ds: iterable of real noisy batches (B, H', W', 1), or tuples whose first item is that.
         steps: number of optimisation steps (one generator and one discriminator update each).
-        loss: supervised loss, a name in `stm_zoo.losses` or `fn(y_true, y_pred) -> per-sample loss`.
+        loss: supervised loss, a name in `stm_zoo.training.losses` or `fn(y_true, y_pred) -> per-sample loss`.
         adversarial_weight: weight of the generator's adversarial term against the supervised one.
         generator_optimizer, discriminator_optimizer: default Adam(2e-4, beta_1=0.5), the usual GAN setting.
         on_step: called as `on_step(step, logs)` after each step (step counts from 1), e.g. for logging.
@@ -162,18 +161,6 @@ def fit_adversarial(
 # ---------------------------------------------------------------- from a recipe
 
 
-def check_recipe(full: dict) -> None:
-    """The `real_data` key against the trainer; ValueError with a one-line message."""
-    adversarial, real = full["trainer"] == "adversarial", full["real_data"]
-    if adversarial and not real:
-        raise ValueError("trainer 'adversarial' needs real_data: a folder of real noisy scans "
-                         f"(--set real_data=DIR), or {EMBEDDED_REAL!r} for the real scans shipped with stm-zoo")
-    if real and not adversarial:
-        raise ValueError(f"real_data is read only by trainer 'adversarial', not {full['trainer']!r}")
-    if adversarial and real != EMBEDDED_REAL and not Path(real).expanduser().is_dir():
-        raise ValueError(f"real_data {real!r}: folder not found")
-
-
 def real_images(real_data: str) -> list[np.ndarray]:
     """The unpaired real scans of `real_data`: a folder of scans, or "embedded"."""
     from stm_zoo.data import pipeline
@@ -214,10 +201,10 @@ def _validate(generator: keras.Model, val_ds) -> dict:
     return {"val_psnr": float(np.mean(psnrs)), "val_ssim": float(np.mean(ssims))}
 
 
-def fit_recipe(config: dict) -> keras.callbacks.History:
+def fit(config: dict, unfinished: list, callbacks: list, verbose) -> keras.callbacks.History:
     """Run a validated recipe with `trainer="adversarial"` (see the module docstring); resume from
-    `OUT/checkpoint/adversarial.npz` when present."""
-    from stm_zoo import models, scale, train
+    `OUT/checkpoint/adversarial.npz` when present. `callbacks` get `on_train_begin`, `on_epoch_end` with the
+    epoch's logs and `on_train_end`; `verbose`: 0 silent, 1 a progress bar and a line per epoch, 2 a line per epoch."""
     from stm_zoo.data import pipeline
     from stm_zoo.models.pda_net import pda_net_discriminator
 
@@ -230,13 +217,11 @@ def fit_recipe(config: dict) -> keras.callbacks.History:
     real = pipeline.real_patches(real_images(config["real_data"]), patch_size=config["patch_size"],
                                  batch_size=config["batch_size"], augment=config["augment"], seed=config["seed"] + 2)
     checkpoint = out / "checkpoint" / "adversarial.npz"
-    with scale.scope(config):
-        generator = scale.training_model(models.build(config["model"], **config["model_kwargs"]), config)
-        if config["init_from"]:
-            generator.set_weights(models.load(config["init_from"]).get_weights())
+    with devices.scope(config):
+        generator = core.prepare_model(config)
         discriminator = pda_net_discriminator()
-        g_opt = train._optimizer(config, beta_1=0.5)
-        d_opt = train._optimizer(config, beta_1=0.5)
+        g_opt = core.optimizer(config, beta_1=0.5)
+        d_opt = core.optimizer(config, beta_1=0.5)
         g_opt.build(generator.trainable_variables)
         d_opt.build(discriminator.trainable_variables)
         groups = _variable_groups(generator, discriminator, g_opt, d_opt)
@@ -248,19 +233,22 @@ def fit_recipe(config: dict) -> keras.callbacks.History:
         history = keras.callbacks.History()
         logs_to = keras.callbacks.CallbackList(
             [keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False),
-             keras.callbacks.CSVLogger(str(out / "history.csv"), append=True), history], model=generator)
+             keras.callbacks.CSVLogger(str(out / "history.csv"), append=True), history, *callbacks],
+            model=generator)
         logs_to.on_train_begin()
 
         bar = [keras.utils.Progbar(steps_per_epoch)]
 
         def on_step(step: int, logs: dict):
-            bar[0].update((step - 1) % steps_per_epoch + 1, list(logs.items()))
+            if verbose == 1:
+                bar[0].update((step - 1) % steps_per_epoch + 1, list(logs.items()))
 
         def on_epoch(epoch: int, logs: dict):
             bar[0] = keras.utils.Progbar(steps_per_epoch)
             epoch += done
             logs = {**logs, **_validate(generator, val_ds)}
-            print(f"Epoch {epoch}/{epochs} - " + " - ".join(f"{k}: {v:.4g}" for k, v in logs.items()), flush=True)
+            if verbose:
+                print(f"Epoch {epoch}/{epochs} - " + " - ".join(f"{k}: {v:.4g}" for k, v in logs.items()), flush=True)
             logs_to.on_epoch_end(epoch - 1, logs)
             _save_checkpoint(checkpoint, epoch, groups)
 
@@ -269,10 +257,8 @@ def fit_recipe(config: dict) -> keras.callbacks.History:
                             loss=config["loss"], generator_optimizer=g_opt, discriminator_optimizer=d_opt,
                             on_step=on_step, steps_per_epoch=steps_per_epoch, on_epoch=on_epoch)
         logs_to.on_train_end()
-    final = models.build(config["model"], **config["model_kwargs"])
-    final.set_weights(generator.get_weights())
     critic = pda_net_discriminator()
     critic.set_weights(discriminator.get_weights())
-    train.save_model_atomic(critic, out / "discriminator.keras")
-    train.save_model_atomic(final, out / "model.keras")
+    core.save_model_atomic(critic, out / "discriminator.keras")
+    core.save_final(generator, config, out / "model.keras")
     return history
