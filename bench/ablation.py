@@ -52,7 +52,9 @@ def main():
 
     import numpy as np
 
-    import stm_zoo  # noqa: F401  (backend first)
+    import stm_zoo
+
+    stm_zoo.fast_cpu()  # compile cache, memory reuse, XLA:CPU flags
     from stm_zoo import evaluate, io, level
     from eval_weights import REAL_NOISY, SHARED
 

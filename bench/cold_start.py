@@ -18,7 +18,9 @@ from pathlib import Path
 KWARGS = {"maed_cnn": {"backbone": "B0"}}
 
 SAVE = """
-import sys, stm_zoo, keras
+import sys, stm_zoo
+stm_zoo.fast_cpu()
+import keras
 from stm_zoo import models
 models.build(sys.argv[1], **eval(sys.argv[2])).save(sys.argv[3])
 """
@@ -27,7 +29,9 @@ DENOISE = """
 import json, sys, time
 t0 = time.perf_counter()
 import numpy as np
-import stm_zoo, keras
+import stm_zoo
+stm_zoo.fast_cpu()
+import keras
 t1 = time.perf_counter()
 from stm_zoo import inference, models
 model = models.load(sys.argv[1])

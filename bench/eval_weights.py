@@ -26,9 +26,11 @@ import os
 import tempfile
 from pathlib import Path
 
-import stm_zoo  # noqa: F401  (backend first)
+import stm_zoo
 from stm_zoo import evaluate, io, level
 from stm_zoo._atomic import write_json
+
+stm_zoo.fast_cpu()  # compile cache, memory reuse, XLA:CPU flags
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "stm"
 TYCOON = "alexriss__SpmImageTycoon.jl/test/data"

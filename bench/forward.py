@@ -21,8 +21,10 @@ VARIANTS = {"maed_cnn-b0": ("maed_cnn", {"backbone": "B0"}), "maed_cnn-b7": ("ma
 def measure(name: str, size: int, repeats: int) -> dict:
     import numpy as np
 
-    import stm_zoo  # noqa: F401  (backend first)
+    import stm_zoo
     from stm_zoo import models
+
+    stm_zoo.fast_cpu()  # compile cache, memory reuse, XLA:CPU flags
 
     arch, kwargs = VARIANTS.get(name, (name, {}))
     model = models.build(arch, **kwargs)
@@ -51,8 +53,10 @@ def main():
     if args.worker:
         print("@@" + json.dumps(measure(args.models[0], args.size, args.repeats)))
         return
-    import stm_zoo  # noqa: F401
+    import stm_zoo
     from stm_zoo import models
+
+    stm_zoo.fast_cpu()  # compile cache, memory reuse, XLA:CPU flags
 
     names = args.models or [n for n in models.names() if n != "maed_cnn"] + list(VARIANTS)
     rows = []

@@ -9,7 +9,10 @@ import resource
 import statistics
 import time
 
-import stm_zoo.models as zoo  # noqa: F401  (backend before keras)
+import stm_zoo
+import stm_zoo.models as zoo
+
+stm_zoo.fast_cpu()  # compile cache, memory reuse, XLA:CPU flags
 
 import keras
 import numpy as np

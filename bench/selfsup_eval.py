@@ -21,9 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-import stm_zoo  # noqa: F401  (backend first)
+import stm_zoo
 from stm_zoo import evaluate, io, level, metrics, training
 from stm_zoo._atomic import write_json
+
+stm_zoo.fast_cpu()  # compile cache, memory reuse, XLA:CPU flags
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "stm"

@@ -37,7 +37,9 @@ class JaxRunner:
     """One zoo model, built and compiled as `stm_zoo.training.fit` does, on the parent's batches."""
 
     def __init__(self, bench_name: str, data_dir: Path, precision: str, baseline: bool):
-        import stm_zoo  # noqa: F401  (process set-up before keras)
+        import stm_zoo
+
+        stm_zoo.fast_cpu()  # before keras: compile cache, memory reuse, XLA:CPU flags
         import keras
         import tensorflow as tf
 
@@ -202,8 +204,10 @@ def main():
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",")]
-    import stm_zoo  # noqa: F401
+    import stm_zoo
     from stm_zoo import models as zoo
+
+    stm_zoo.fast_cpu()  # compile cache, memory reuse, XLA:CPU flags
 
     names = [m for m in args.models.split(",") if m] or zoo.names()
     unknown = [m for m in names if m not in zoo.names() and m not in VARIANTS]

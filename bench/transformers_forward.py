@@ -9,7 +9,9 @@ import os
 import statistics
 import time
 
-import stm_zoo  # noqa: F401  (backend set-up before keras)
+import stm_zoo  # backend set-up before keras
+
+stm_zoo.fast_cpu()
 import numpy as np
 
 import stm_zoo.models as zoo

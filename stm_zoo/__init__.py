@@ -1,8 +1,8 @@
 """stm-zoo: a Keras 3 model zoo that removes scan-line stripes and other noise from STM images."""
 
-from stm_zoo._env import configure as _configure
+from stm_zoo._env import fast_cpu, select_backend as _select_backend
 
-_configure()
+_select_backend()
 
 __version__ = "0.1.0"
 

@@ -1,5 +1,6 @@
-"""Process set-up done before Keras is imported: backend choice, JAX's compilation cache, CPU memory reuse,
-fast XLA:CPU convolutions."""
+"""Process set-up. `select_backend` runs at `import stm_zoo` (JAX unless the user chose a backend); `fast_cpu`
+(`stm_zoo.fast_cpu()`, called by the CLI, the trainers and the benches) turns on JAX's compilation cache, CPU
+memory reuse and fast XLA:CPU convolutions for the whole process, so importing stm_zoo changes none of them."""
 
 import ctypes
 import os
@@ -8,7 +9,7 @@ import warnings
 from pathlib import Path
 
 
-def cache_dir() -> Path:
+def cache_root() -> Path:
     """Root of stm-zoo's user cache (`STM_ZOO_CACHE`, else `$XDG_CACHE_HOME/stm-zoo`, else ~/.cache/stm-zoo)."""
     root = os.environ.get("STM_ZOO_CACHE")
     if root:
@@ -61,13 +62,9 @@ def fast_cpu_convolutions() -> bool:
     return True
 
 
-def configure() -> None:
-    """Select the JAX backend unless the user chose one, keep freed CPU memory for reuse, and turn on the
-    persistent compilation cache.
-
-    `STM_ZOO_NO_COMPILE_CACHE=1` disables the cache; `JAX_COMPILATION_CACHE_DIR` set by the user wins.
-    Must run before `import keras` (and before `import jax` for the env-var route to take effect).
-    """
+def select_backend() -> None:
+    """Select the JAX backend unless the user chose one (warn when keras already runs on another one). Runs at
+    `import stm_zoo`, before keras is imported."""
     if "KERAS_BACKEND" not in os.environ and "keras" in sys.modules:
         import keras
 
@@ -77,11 +74,21 @@ def configure() -> None:
                           stacklevel=3)
     os.environ.setdefault("KERAS_BACKEND", "jax")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def fast_cpu() -> None:
+    """Set up this process for fast training and inference: keep freed CPU memory for reuse
+    (`keep_freed_memory`), XLA:CPU's faster convolutions (`fast_cpu_convolutions`; only before XLA starts) and
+    JAX's persistent compilation cache in `cache_root() / "jax"`. Idempotent.
+
+    `STM_ZOO_NO_COMPILE_CACHE=1` disables the cache; `JAX_COMPILATION_CACHE_DIR` set by the user wins.
+    """
     keep_freed_memory()
-    fast_cpu_convolutions()
+    if not _xla_started():
+        fast_cpu_convolutions()
     if os.environ.get("STM_ZOO_NO_COMPILE_CACHE", "") not in ("", "0"):
         return
-    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(cache_dir() / "jax"))
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(cache_root() / "jax"))
     # Cache even the small initializer programs: they dominate cold model builds.
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
@@ -91,3 +98,15 @@ def configure() -> None:
         if jax.config.jax_compilation_cache_dir is None:
             jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
             jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+def _xla_started() -> bool:
+    """Whether JAX has created its backends (XLA_FLAGS are read then, and never again)."""
+    if "jax" not in sys.modules:
+        return False
+    try:
+        from jax._src import xla_bridge
+
+        return bool(xla_bridge._backends)
+    except (ImportError, AttributeError):  # another jax layout: assume started, leave XLA_FLAGS alone
+        return True

@@ -14,6 +14,13 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _fast_cpu():
+    import stm_zoo
+
+    stm_zoo.fast_cpu()  # compile cache, memory reuse, XLA:CPU flags for this process
+
+
 def fail(message: str, code: int = 2):
     """Print a one-line error and exit non-zero."""
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)

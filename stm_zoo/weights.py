@@ -4,7 +4,7 @@ download with sha256 checks, and `publish` to add a trained model to the manifes
 Where a model's file is looked for, in order:
 1. the shipped folder: the folder holding the manifest (`weights/` at the repository root, or
    `$STM_ZOO_WEIGHTS_DIR`, e.g. for an installed wheel);
-2. the user cache: `stm_zoo._env.cache_dir() / "weights"` (`$STM_ZOO_CACHE` moves its root);
+2. the user cache: `stm_zoo._env.cache_root() / "weights"` (`$STM_ZOO_CACHE` moves its root);
 3. a download with `keras.utils.get_file` from `$STM_ZOO_WEIGHTS_URL`, else the entry's `url`, else the
    manifest's `base_url` + file name, into the user cache. `STM_ZOO_OFFLINE=1` forbids this step.
 Every file is checked against the manifest's sha256 before it is loaded.
@@ -45,8 +45,8 @@ def shipped_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    """Where downloaded weights go: `stm_zoo._env.cache_dir() / "weights"`."""
-    return _env.cache_dir() / "weights"
+    """Where downloaded weights go: `stm_zoo._env.cache_root() / "weights"`."""
+    return _env.cache_root() / "weights"
 
 
 def manifest_path(manifest: str | Path | None = None) -> Path:

@@ -7,6 +7,10 @@ import pytest
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import stm_zoo  # noqa: E402
+
+stm_zoo.fast_cpu()  # as the CLI and the trainers do: compile cache, memory reuse, XLA:CPU flags
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_STM = REPO.parent / "shared" / "data" / "stm"
 

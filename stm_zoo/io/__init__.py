@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stm_zoo._atomic import atomic_path, write_json
-from stm_zoo.io._common import ReadError, Scan, check_direction, fail, keeping_unscanned, require
+from stm_zoo.io._common import ReadError, Scan, check_direction, keeping_unscanned, read_error, require
 
 __all__ = ["Scan", "ReadError", "read", "write", "formats", "output_format"]
 
@@ -90,7 +90,7 @@ def _format(path: Path, action: str) -> _Format:
     usable = sorted(e for e, f in _FORMATS.items() if (f.reader if action == "read" else f.writer))
     if fmt is None or getattr(fmt, "reader" if action == "read" else "writer") is None:
         problem = f"cannot {action} {path.suffix or 'files without extension'!r} (supported: {' '.join(usable)})"
-        raise fail(path, problem) if action == "read" else ValueError(f"{path}: {problem}")
+        raise read_error(path, problem) if action == "read" else ValueError(f"{path}: {problem}")
     return fmt
 
 
@@ -110,7 +110,7 @@ def read(path, channel: str = "Z", direction: str = "forward", unscanned: str = 
         raise ValueError(f"unscanned must be 'crop' or 'keep', got {unscanned!r}")
     fmt = _format(path, "read")
     if not path.is_file():
-        raise fail(path, "file not found" if not path.exists() else "is not a file")
+        raise read_error(path, "file not found" if not path.exists() else "is not a file")
     reader = getattr(importlib.import_module(f"stm_zoo.io.{fmt.module}"), fmt.reader)
     try:
         with keeping_unscanned(unscanned == "keep"):
@@ -118,7 +118,7 @@ def read(path, channel: str = "Z", direction: str = "forward", unscanned: str = 
     except ReadError:
         raise
     except Exception as err:  # a reader library failing deep inside: one line, never its traceback
-        raise fail(path, f"cannot be read as {fmt.name} ({type(err).__name__}: {err})") from None
+        raise read_error(path, f"cannot be read as {fmt.name} ({type(err).__name__}: {err})") from None
 
 
 def write(scan: Scan, path, original: Scan | None = None) -> Path:

@@ -42,8 +42,8 @@ class ReadError(ValueError):
     """A file could not be turned into a `Scan`; the message names the file and the problem in one line."""
 
 
-def fail(path, problem: str) -> ReadError:
-    """`raise fail(path, "...")`: a ReadError whose one-line message starts with the file."""
+def read_error(path, problem: str) -> ReadError:
+    """`raise read_error(path, "...")`: a ReadError whose one-line message starts with the file."""
     return ReadError(f"{path}: {' '.join(str(problem).split())}")
 
 
@@ -52,7 +52,7 @@ def require(module: str, path, ext: str, verb: str = "reading"):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise fail(path, f"{verb} {ext} needs `pip install stm-zoo[formats]` (package {module} is missing)") from None
+        raise read_error(path, f"{verb} {ext} needs `pip install stm-zoo[formats]` (package {module} is missing)") from None
 
 
 @dataclass
@@ -125,7 +125,7 @@ def match_channel(path, wanted: str, names: list[str]) -> int:
     for alias in CHANNEL_ALIASES.get(key, ()):
         if alias in lower:
             return lower.index(alias)
-    raise fail(path, f"has no channel {wanted!r} (it holds: {', '.join(dict.fromkeys(names)) or 'nothing'})")
+    raise read_error(path, f"has no channel {wanted!r} (it holds: {', '.join(dict.fromkeys(names)) or 'nothing'})")
 
 
 def unit_factor(unit: str) -> tuple[str, float]:
@@ -149,7 +149,7 @@ def finish(path, data, *, zero_rows_unscanned: bool, size=None, **fields) -> Sca
     """
     data = np.asarray(data, dtype=np.float64)
     if data.ndim != 2 or data.size == 0:
-        raise fail(path, f"holds no 2-D image (data shape {data.shape})")
+        raise read_error(path, f"holds no 2-D image (data shape {data.shape})")
     if _KEEP_UNSCANNED.get():
         return _keep_unscanned(path, data, zero_rows_unscanned, size, fields)
     unscanned = ~np.isfinite(data).all(axis=1)
@@ -157,16 +157,16 @@ def finish(path, data, *, zero_rows_unscanned: bool, size=None, **fields) -> Sca
         unscanned |= (data == 0).all(axis=1)
     kept = np.flatnonzero(~unscanned)
     if kept.size == 0:
-        raise fail(path, "is empty: no scan line was recorded (every row is NaN or zero-filled)")
+        raise read_error(path, "is empty: no scan line was recorded (every row is NaN or zero-filled)")
     rows = data.shape[0]
     data = data[kept[0] : kept[-1] + 1]
     bad = ~np.isfinite(data)
     if bad.any():
         bad_rows = np.flatnonzero(bad.any(axis=1))
-        raise fail(path, f"has {int(bad.sum())} NaN/Inf values inside the scanned area "
+        raise read_error(path, f"has {int(bad.sum())} NaN/Inf values inside the scanned area "
                          f"(rows {bad_rows[0]}-{bad_rows[-1]} of the kept image)")
     if data.min() == data.max():
-        raise fail(path, f"is a constant image (shape {data.shape}, every pixel is {data.flat[0]:g}): nothing to read")
+        raise read_error(path, f"is a constant image (shape {data.shape}, every pixel is {data.flat[0]:g}): nothing to read")
     if size is not None:
         size = (size[0] * data.shape[0] / rows, size[1])
     return Scan(data=np.ascontiguousarray(data), size=size, source=Path(path),
@@ -183,7 +183,7 @@ def _keep_unscanned(path, data, zero_rows_unscanned: bool, size, fields) -> Scan
             data[measured[-1] + 1 :] = np.nan
     finite = data[np.isfinite(data)]
     if finite.size == 0 or (zero_rows_unscanned and not finite.any()):
-        raise fail(path, "is empty: no scan line was recorded (every row is NaN or zero-filled)")
+        raise read_error(path, "is empty: no scan line was recorded (every row is NaN or zero-filled)")
     if finite.min() == finite.max():
-        raise fail(path, f"is a constant image (shape {data.shape}, every pixel is {finite[0]:g}): nothing to read")
+        raise read_error(path, f"is a constant image (shape {data.shape}, every pixel is {finite[0]:g}): nothing to read")
     return Scan(data=data, size=size, source=Path(path), **fields)

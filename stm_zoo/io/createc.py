@@ -18,7 +18,7 @@ import zlib
 
 import numpy as np
 
-from stm_zoo.io._common import fail, finish, match_channel
+from stm_zoo.io._common import finish, match_channel, read_error
 
 _CHANNEL_NAMES = ("Z", "Current", "ADC1", "ADC2", "ADC3", "ADC4", "ADC5", "ADC6")
 
@@ -47,33 +47,33 @@ def _number(header, *keys, default=None):
 def read(path, channel: str, direction: str):
     raw = path.read_bytes()
     if not raw.startswith(b"[Param"):
-        raise fail(path, "is not a Createc image file (no [Param...] header; Nanonis spectra are .dat too)")
+        raise read_error(path, "is not a Createc image file (no [Param...] header; Nanonis spectra are .dat too)")
     version = raw[: raw.find(b"]") + 1].decode("latin-1")
     if version != "[Paramco32]":
-        raise fail(path, f"is a Createc {version} file; only compressed [Paramco32] images are supported")
+        raise read_error(path, f"is a Createc {version} file; only compressed [Paramco32] images are supported")
     marker = raw.find(b"\nDATA")
     if marker < 0:
-        raise fail(path, "is truncated: no DATA section after the header")
+        raise read_error(path, "is truncated: no DATA section after the header")
     header = _header(raw[:marker].decode("latin-1"))
     try:
         nx, ny = int(_number(header, "Num.X")), int(_number(header, "Num.Y"))
         total = int(_number(header, "Channels", default=1))
         per_direction = int(_number(header, "Chan(1,2,4)", default=total))
     except TypeError:
-        raise fail(path, "has no image size (Num.X / Num.Y) in its header") from None
+        raise read_error(path, "has no image size (Num.X / Num.Y) in its header") from None
     try:
         values = np.frombuffer(zlib.decompress(raw[marker + 5 :]), dtype="<f4")
     except zlib.error as err:
-        raise fail(path, f"has truncated or corrupt compressed data ({err})") from None
+        raise read_error(path, f"has truncated or corrupt compressed data ({err})") from None
     count = nx * ny
     if values.size < 1 + total * count:
-        raise fail(path, f"is truncated: {values.size - 1} of {total * count} values present")
+        raise read_error(path, f"is truncated: {values.size - 1} of {total * count} values present")
 
     names = list(_CHANNEL_NAMES[:per_direction])
     index = match_channel(path, channel, names)
     if direction == "backward":
         if total < 2 * per_direction:
-            raise fail(path, "holds no backward scan")
+            raise read_error(path, "holds no backward scan")
         index += per_direction
     image = values[1 + index * count : 1 + (index + 1) * count].reshape(ny, nx).astype(np.float64)
 

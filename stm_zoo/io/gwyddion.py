@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from stm_zoo.io._common import CHANNEL_ALIASES, denoised_by, fail, finish, require, unit_factor
+from stm_zoo.io._common import CHANNEL_ALIASES, denoised_by, finish, read_error, require, unit_factor
 
 _RETRACE = ("retrace", "backward", "bwd", "(b)")
 
@@ -29,9 +29,9 @@ def read(path, channel: str, direction: str):
     with open(path, "rb") as f:
         magic = f.read(4)
     if magic == b"GWYO":
-        raise fail(path, "is a Gwyddion 1.x file (magic GWYO), which cannot be read: re-save it in Gwyddion 2")
+        raise read_error(path, "is a Gwyddion 1.x file (magic GWYO), which cannot be read: re-save it in Gwyddion 2")
     if magic != b"GWYP":
-        raise fail(path, f"is not a Gwyddion file (magic {magic!r})")
+        raise read_error(path, f"is not a Gwyddion file (magic {magic!r})")
     gwyfile = require("gwyfile", path, ".gwy")
     from gwyfile.objects import GwyObject
 
@@ -39,7 +39,7 @@ def read(path, channel: str, direction: str):
     # gwyfile stores one-letter strings as chars: read those back as text
     fields = {chr(t) if isinstance(t, int) else str(t): f for t, f in gwyfile.util.get_datafields(container).items()}
     if not fields:
-        raise fail(path, "holds no data fields")
+        raise read_error(path, "holds no data fields")
     key = channel.lower().strip()
     aliases = CHANNEL_ALIASES.get(key, (key,))
     titles = list(fields)
@@ -47,7 +47,7 @@ def read(path, channel: str, direction: str):
     if not candidates:
         candidates = [t for t in titles if any(t.lower().startswith(a) for a in aliases if len(a) > 1)]
     if not candidates:
-        raise fail(path, f"has no channel {channel!r} (its data fields: {', '.join(titles)})")
+        raise read_error(path, f"has no channel {channel!r} (its data fields: {', '.join(titles)})")
     preferred = [t for t in candidates if (_direction_of(t) or "forward") == direction]
     title = (preferred or candidates)[0]
     field = fields[title]

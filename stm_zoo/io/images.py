@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stm_zoo.io._common import denoised_by, fail, finish
+from stm_zoo.io._common import denoised_by, finish, read_error
 
 _SCAN_KEYS = ("unit", "size", "bias", "setpoint", "channel", "direction")
 
@@ -35,21 +35,21 @@ def _to_grey(path, array: np.ndarray) -> tuple[np.ndarray, str]:
         if np.array_equal(array[..., 0], array[..., 1]) and np.array_equal(array[..., 1], array[..., 2]):
             return array[..., 0], "grey stored as RGB"
         return array.astype(np.float64) @ np.array([0.299, 0.587, 0.114]), "RGB converted to luminance"
-    raise fail(path, f"holds an image of shape {array.shape}, not a single 2-D image")
+    raise read_error(path, f"holds an image of shape {array.shape}, not a single 2-D image")
 
 
 def read_npy(path, channel: str, direction: str):
     try:
         array = np.load(path, allow_pickle=False)
     except ValueError as err:
-        raise fail(path, f"is not a readable .npy array ({err})") from None
+        raise read_error(path, f"is not a readable .npy array ({err})") from None
     if not isinstance(array, np.ndarray):
-        raise fail(path, "is not a single array")
+        raise read_error(path, "is not a single array")
     array = _squeeze(array)
     if array.ndim != 2 or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise fail(path, f"holds a {array.dtype} array of shape {array.shape}, not a 2-D numeric image")
+        raise read_error(path, f"holds a {array.dtype} array of shape {array.shape}, not a 2-D numeric image")
     if np.iscomplexobj(array):
-        raise fail(path, "holds complex values")
+        raise read_error(path, "holds complex values")
     fields, metadata = _sidecar(path, array.shape)
     fields.setdefault("channel", "unknown")
     return finish(path, array, zero_rows_unscanned=False, metadata={"format": "npy", **metadata}, **fields)
@@ -78,7 +78,7 @@ def read_tif(path, channel: str, direction: str):
 
     with tifffile.TiffFile(path) as tif:
         if len(tif.series) != 1 or len(tif.series[0].pages) > 1:
-            raise fail(path, "holds several images; stm-zoo reads single 2-D images")
+            raise read_error(path, "holds several images; stm-zoo reads single 2-D images")
         array = tif.asarray()
         stored = (tif.shaped_metadata or [{}])[0] or {}
     array, colour = _to_grey(path, _squeeze(array))

@@ -12,7 +12,7 @@ import re
 
 import numpy as np
 
-from stm_zoo.io._common import fail, finish, match_channel, require
+from stm_zoo.io._common import finish, match_channel, read_error, require
 
 _CHANNELS = {".z_mtrx": "Z", ".i_mtrx": "Current"}
 _UNITS = {"m": "m", "A": "A"}
@@ -22,22 +22,22 @@ def read(path, channel: str, direction: str):
     match_channel(path, channel, [_CHANNELS[path.suffix.lower()]])
     stem = re.match(r"(.*)--", path.name)
     if not stem:
-        raise fail(path, "does not have a MATRIX image name (<session>--<n>_<m>.Z_mtrx)")
+        raise read_error(path, "does not have a MATRIX image name (<session>--<n>_<m>.Z_mtrx)")
     params = path.with_name(f"{stem.group(1)}_0001.mtrx")
     if not params.exists():
-        raise fail(path, f"needs its MATRIX parameter file {params.name} beside it")
+        raise read_error(path, f"needs its MATRIX parameter file {params.name} beside it")
     a2m = require("access2thematrix", path, path.suffix)
     mtrx = a2m.MtrxData()
     traces, message = mtrx.open(str(path))
     if not traces:
-        raise fail(path, f"could not be opened by access2thematrix ({message})")
+        raise read_error(path, f"could not be opened by access2thematrix ({message})")
     wanted = [t for t in traces.values() if str(t).startswith(direction)]
     if not wanted:
-        raise fail(path, f"holds no {direction} trace (traces: {', '.join(map(str, traces.values()))})")
+        raise read_error(path, f"holds no {direction} trace (traces: {', '.join(map(str, traces.values()))})")
     trace = sorted(wanted, key=lambda t: not str(t).endswith("/up"))[0]  # the up frame first
     image, message = mtrx.select_image(trace)
     if not hasattr(image, "data"):
-        raise fail(path, f"could not select trace {trace} ({message})")
+        raise read_error(path, f"could not select trace {trace} ({message})")
     data = np.asarray(image.data, dtype=np.float64)[::-1]
     lines = int(mtrx.param["EEPA::XYScanner.Lines"][0])
     name, unit = image.channel_name_and_unit

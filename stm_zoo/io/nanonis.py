@@ -20,7 +20,7 @@ import re
 
 import numpy as np
 
-from stm_zoo.io._common import fail, finish, history, match_channel, unit_factor
+from stm_zoo.io._common import finish, history, match_channel, read_error, unit_factor
 
 _TYPES = {"FLOAT": "f4", "INT": "i4", "UINT": "u4", "DOUBLE": "f8"}
 
@@ -62,7 +62,7 @@ def read(path, channel: str, direction: str):
     end = raw.find(b":SCANIT_END:")
     start = raw.find(b"\x1a\x04", end)
     if end < 0 or start < 0:
-        raise fail(path, "is not a Nanonis .sxm file, or is truncated inside its header (no :SCANIT_END:)"
+        raise read_error(path, "is not a Nanonis .sxm file, or is truncated inside its header (no :SCANIT_END:)"
                    if end < 0 else "is truncated: the header ends but no data follows")
     header = _header(raw[:end])
     try:
@@ -71,9 +71,9 @@ def read(path, channel: str, direction: str):
         kind, order = header.get("SCANIT_TYPE", "FLOAT MSBFIRST").split()[:2]
         table = [ln.strip().split("\t") for ln in header["DATA_INFO"].strip().splitlines()]
     except (KeyError, ValueError) as err:
-        raise fail(path, f"has an unreadable header ({type(err).__name__}: {err})") from None
+        raise read_error(path, f"has an unreadable header ({type(err).__name__}: {err})") from None
     if kind not in _TYPES:
-        raise fail(path, f"has unsupported data type {kind!r}")
+        raise read_error(path, f"has unsupported data type {kind!r}")
     dtype = np.dtype((">" if order == "MSBFIRST" else "<") + _TYPES[kind])
     cols = table[0]
     rows = [dict(zip(cols, r)) for r in table[1:] if len(r) >= len(cols)]
@@ -87,12 +87,12 @@ def read(path, channel: str, direction: str):
     index = match_channel(path, channel, names)
     name = names[index]
     if (name, direction) not in images:
-        raise fail(path, f"channel {name!r} was not recorded in the {direction} direction")
+        raise read_error(path, f"channel {name!r} was not recorded in the {direction} direction")
 
     count = nx * ny
     data = np.frombuffer(raw, dtype=dtype, offset=start + 2)
     if data.size < count * len(images):
-        raise fail(path, f"is truncated: {data.size * dtype.itemsize} of {count * len(images) * dtype.itemsize} "
+        raise read_error(path, f"is truncated: {data.size * dtype.itemsize} of {count * len(images) * dtype.itemsize} "
                          "data bytes present")
     k = images.index((name, direction))
     image = data[k * count : (k + 1) * count].reshape(ny, nx).astype(np.float64)

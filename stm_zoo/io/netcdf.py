@@ -16,7 +16,7 @@ import re
 import numpy as np
 
 from stm_zoo.io import gxsm
-from stm_zoo.io._common import CHANNEL_ALIASES, fail, finish, history, match_channel, unit_factor
+from stm_zoo.io._common import CHANNEL_ALIASES, finish, history, match_channel, read_error, unit_factor
 
 _SKIP = {"x", "y"}  # coordinate variables, never the image
 
@@ -27,14 +27,14 @@ def read(path, channel: str, direction: str):
     with open(path, "rb") as f:
         magic = f.read(3)
     if magic != b"CDF":
-        raise fail(path, "is not a NetCDF-3 file (GXSM or xarray .nc)")
+        raise read_error(path, "is not a NetCDF-3 file (GXSM or xarray .nc)")
     with netcdf_file(path, "r", mmap=False) as nc:
         if gxsm.is_gxsm(nc):
             return gxsm.read_open(path, nc, channel, direction)
         images = {name: var for name, var in nc.variables.items()
                   if name not in _SKIP and var.dimensions == ("y", "x")}
         if not images:
-            raise fail(path, f"holds no GXSM field ({', '.join(gxsm._FIELDS)}) and no 2-D (y, x) variable")
+            raise read_error(path, f"holds no GXSM field ({', '.join(gxsm._FIELDS)}) and no 2-D (y, x) variable")
         names = list(images)
         index = _pick(path, channel, names, [gxsm._text(images[n]._attributes.get("long_name", n)) for n in names])
         var = images[names[index]]

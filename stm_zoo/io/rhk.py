@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stm_zoo.io._common import fail, finish, match_channel, require, unit_factor
+from stm_zoo.io._common import finish, match_channel, read_error, require, unit_factor
 
 _READER_MODULE = "stm_zoo.io._spym_rhksm4"
 
@@ -68,7 +68,7 @@ def _load_sm4(path):
 def read(path, channel: str, direction: str):
     pages = [p for p in _load_sm4(path)(str(path)) if p.attrs.get("RHK_PageDataType") == 0]  # image pages
     if not pages:
-        raise fail(path, "holds no image pages")
+        raise read_error(path, "holds no image pages")
     entries = []
     for page in pages:
         name, page_direction = _split_label(page.label)
@@ -80,7 +80,7 @@ def read(path, channel: str, direction: str):
     name = names[index]
     chosen = [e[2] for e in entries if e[0] == name and e[1] == direction]
     if not chosen:
-        raise fail(path, f"channel {name!r} was not recorded in the {direction} direction")
+        raise read_error(path, f"channel {name!r} was not recorded in the {direction} direction")
     page = chosen[0]
     attrs = page.attrs
     raw = _page_image(page).astype(np.float64)

@@ -17,7 +17,7 @@ import re
 
 import numpy as np
 
-from stm_zoo.io._common import fail, finish, match_channel, unit_factor
+from stm_zoo.io._common import finish, match_channel, read_error, unit_factor
 
 _TYPES = {"double": "<f8", "float": "<f4", "short": "<i2", "integer": "<i2", "int": "<i4"}
 _QUANTITY = re.compile(r"\s*([-+0-9.eE]+)\s*(.*)$")
@@ -36,10 +36,10 @@ def _quantity(text: str | None) -> tuple[float | None, str]:
 def read(path, channel: str, direction: str):
     raw = path.read_bytes()
     if not raw.startswith(b"WSxM file copyright"):
-        raise fail(path, "is not a WSxM file (no 'WSxM file copyright' line)")
+        raise read_error(path, "is not a WSxM file (no 'WSxM file copyright' line)")
     end = raw.find(b"[Header end]")
     if end < 0:
-        raise fail(path, "is truncated: no [Header end] line")
+        raise read_error(path, "is truncated: no [Header end] line")
     start = raw.find(b"\n", end) + 1  # some writers miscount 'Image header size', so trust the end marker
     header: dict[str, str] = {}
     section = ""
@@ -54,13 +54,13 @@ def read(path, channel: str, direction: str):
         cols = int(header["General Info::Number of columns"])
         rows = int(header["General Info::Number of rows"])
     except (KeyError, ValueError):
-        raise fail(path, "has no image size (Number of rows/columns) in its header") from None
+        raise read_error(path, "has no image size (Number of rows/columns) in its header") from None
     kind = header.get("General Info::Image Data Type", "short").lower()
     if kind not in _TYPES:
-        raise fail(path, f"has unsupported WSxM data type {kind!r}")
+        raise read_error(path, f"has unsupported WSxM data type {kind!r}")
     dtype = np.dtype(_TYPES[kind])
     if len(raw) - start < rows * cols * dtype.itemsize:
-        raise fail(path, f"is truncated: {len(raw) - start} of {rows * cols * dtype.itemsize} data bytes present")
+        raise read_error(path, f"is truncated: {len(raw) - start} of {rows * cols * dtype.itemsize} data bytes present")
     image = np.frombuffer(raw, dtype=dtype, count=rows * cols, offset=start).reshape(rows, cols)
     image = image[::-1, ::-1].astype(np.float64)
 

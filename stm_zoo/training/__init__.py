@@ -16,7 +16,10 @@ __all__ = ["DEFAULTS", "CheckpointError", "RecipeError", "apply_overrides", "fit
 def fit(config: dict, callbacks: list = (), verbose="auto"):
     """Train the model a validated recipe describes with its trainer; resume from `OUT/checkpoint` when present
     (with the data stream and RNG states an uninterrupted run would have there). Returns a keras History."""
+    import stm_zoo
     from stm_zoo.training import adversarial, core, selfsup, supervised
+
+    stm_zoo.fast_cpu()
 
     trainer = {"supervised": supervised, "selfsup": selfsup, "adversarial": adversarial}[config["trainer"]]
     unfinished = core.start_run(config)

@@ -23,6 +23,7 @@ def check(config: dict) -> None:
     split = config["model_parallel"]
     if split < 1:
         raise ValueError(f"model_parallel must be ≥ 1, got {split}")
+    stm_zoo.fast_cpu()  # before the first device query starts XLA
     n = len(keras.distribution.list_devices())
     if split > 1:
         if not config["data_parallel"]:
