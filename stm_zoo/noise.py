@@ -11,7 +11,8 @@ A recipe composes noises as a list of specs `{"type": name, "p": probability, **
 
 The types: `stripes` (the thesis' bands of random values), `line_offsets` (scan-line level shifts drifting as
 1/f noise from line to line), `scars` (partial lines too high or too low), `tip_change` (from one line on, a
-different tip: blur, contrast and height change), `periodic` (mains pick-up aliased by the raster into tilted
+different tip: blur, contrast and height change), `creep` (the first lines of a scan shifted while the
+piezo creeps and the feedback settles), `periodic` (mains pick-up aliased by the raster into tilted
 fringes), `flicker` (1/f noise along the fast-scan axis), `gaussian`, `salt_pepper`, `gaussian_blur`.
 """
 
@@ -151,6 +152,25 @@ def tip_change(image, seed, row=(0.1, 0.9), offset=(-0.15, 0.15), blur=(0.0, 2.0
     return tf.where(below, changed, image)
 
 
+@register("creep")
+def creep(image, seed, offset=(0.05, 0.5), lines=(1.0, 40.0), outliers=(0, 2), outlier_offset=(0.2, 1.0)):
+    """The start of a scan: piezo creep / the feedback settling shifts the first lines by `offset`, decaying
+    over `lines` lines (exp), and the first `outliers` lines are off by `outlier_offset` more (random signs).
+    Shifts are per line; the scan starts at the top or the bottom (an up or a down scan), at random."""
+    s_off, s_lines, s_sign, s_n, s_out, s_out_sign, s_end = _seeds(seed, 7)
+    h = tf.shape(image)[0]
+    row = tf.cast(tf.range(h), tf.float32)
+    sign = tf.where(tf.random.stateless_uniform([], s_sign) < 0.5, -1.0, 1.0)
+    shift = sign * _draw(offset, s_off) * tf.exp(-row / _draw(lines, s_lines))
+    n_out = _draw(outliers, s_n, tf.int32)
+    n_max = int(_high(outliers))
+    out_sign = tf.where(tf.random.stateless_uniform([n_max], s_out_sign) < 0.5, -1.0, 1.0)
+    out_shift = tf.where(tf.range(n_max) < n_out, out_sign * _draw_many(outlier_offset, s_out, n_max), 0.0)
+    shift = shift + tf.pad(out_shift, [[0, tf.maximum(h - n_max, 0)]])[:h]
+    shift = tf.where(tf.random.stateless_uniform([], s_end) < 0.5, shift, tf.reverse(shift, [0]))
+    return image + shift[:, None, None]
+
+
 @register("periodic")
 def periodic(image, seed, amplitude=(0.005, 0.05), cycles=(2.0, 40.0), harmonic=(0.0, 0.5)):
     """Periodic interference (mains pick-up): a sine in scan time has `cycles` periods along each line, and an
@@ -227,11 +247,14 @@ PRESETS: dict[str, list[dict]] = {
         {"type": "salt_pepper", "p": 0.1, "fraction": (0.0005, 0.005)},
     ],
     # Wider and heavier than "stm", from clean to heavy, for models meant to generalize (linespec): white noise up
-    # to σ 0.1, line offsets up to 0.1 with drift exponents up to 2 (random walk), up to 5 bands of replaced rows.
+    # to σ 0.1, line offsets up to 0.1 with drift exponents up to 2 (random walk), up to 5 bands of replaced rows,
+    # and the scan-start creep with its outlier first lines (the 240 nm Createc survey).
     "wide": [
         {"type": "gaussian_blur", "p": 0.2, "sigma": (0.3, 1.2)},
         {"type": "tip_change", "p": 0.15, "row": (0.1, 0.9), "offset": (-0.15, 0.15), "blur": (0.0, 2.0),
          "contrast": (0.7, 1.1)},
+        {"type": "creep", "p": 0.2, "offset": (0.05, 0.5), "lines": (1.0, 40.0), "outliers": (0, 2),
+         "outlier_offset": (0.2, 1.0)},
         {"type": "flicker", "p": 0.5, "sigma": (0.005, 0.04), "exponent": (0.8, 1.5)},
         {"type": "line_offsets", "p": 0.9, "sigma": (0.0, 0.1), "exponent": (0.0, 2.0)},
         {"type": "scars", "p": 0.5, "count": (1, 8), "rows": (1, 3), "length": (0.05, 0.8), "strength": (0.05, 0.4)},

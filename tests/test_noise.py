@@ -115,6 +115,25 @@ def test_tip_change_only_below_its_row():
         assert np.abs(out[32:] - image.numpy()[32:]).mean() > 0.03
 
 
+def test_creep_shifts_the_first_lines_and_decays():
+    image = _texture()
+    starts = set()
+    for i in range(8):
+        out = noise.creep(image, tf.constant([i, 4]), offset=(0.1, 0.3), lines=(2.0, 4.0), outliers=0).numpy()
+        shift = (out - image.numpy())[..., 0]
+        assert np.abs(shift - shift[:, :1]).max() < 1e-6  # one level per line
+        levels = np.abs(shift[:, 0])
+        start = "top" if levels[0] > levels[-1] else "bottom"
+        levels = levels if start == "top" else levels[::-1]
+        assert 0.1 - 1e-6 <= levels[0] <= 0.3 and np.all(np.diff(levels) <= 1e-7) and levels[-1] < 1e-6
+        starts.add(start)
+        lines = np.abs(noise.creep(image, tf.constant([i, 4]), offset=0.0, outliers=2, outlier_offset=(0.2, 0.4))
+                       .numpy() - image.numpy())[..., 0].max(axis=1)
+        lines = lines if start == "top" else lines[::-1]  # same seed, same end
+        assert np.all((lines[:2] >= 0.2 - 1e-6) & (lines[:2] <= 0.4)) and lines[2:].max() < 1e-6
+    assert starts == {"top", "bottom"}  # up and down scans
+
+
 def test_periodic_noise_is_a_peak_in_the_spectrum():
     out = noise.periodic(_img(64, 64), tf.constant([4, 4]), amplitude=0.05, cycles=8.0, harmonic=0.0).numpy()[..., 0]
     spectrum = np.abs(np.fft.rfft(out - out.mean(), axis=1)).mean(axis=0)
@@ -146,7 +165,7 @@ def test_flicker_is_1_over_f_along_the_fast_axis():
     assert 6 < power[3:6].mean() / power[60:69].mean() < 40
 
 
-@pytest.mark.parametrize("name", ["stripes", "line_offsets", "scars", "tip_change", "periodic", "flicker", "gaussian",
+@pytest.mark.parametrize("name", ["stripes", "line_offsets", "scars", "tip_change", "creep", "periodic", "flicker", "gaussian",
                                   "salt_pepper", "gaussian_blur"])
 def test_each_noise_is_deterministic_under_its_seed(name):
     fn = getattr(noise, name)
@@ -159,7 +178,8 @@ def test_each_noise_is_deterministic_under_its_seed(name):
 
 def test_maed_preset_is_exactly_its_three_noises():
     assert [s["type"] for s in noise.resolve("maed")] == ["line_offsets", "gaussian", "periodic"]
-    assert set(s["type"] for s in noise.resolve("stm")) == set(noise.names())
+    assert set(s["type"] for s in noise.resolve("wide")) == set(noise.names())
+    assert set(s["type"] for s in noise.resolve("stm")) == set(noise.names()) - {"creep"}
 
 
 @pytest.mark.parametrize("preset", ["stm", "maed", "thesis"])
