@@ -4,6 +4,11 @@ lattice is seen whole, the `wide` noise preset (clean to heavy), MSE plus an FFT
 (its bilinear resampling blurs 3 px lattices; the simulator draws every orientation):
 
     stm-zoo fit recipes/weights/linespec.py
+
+That is stage 1 (2,000 steps); the published weights went on from it in two stages with `init_from` (commands and
+numbers in weights/README.md): 600 steps of 16 × 128² at lr 3e-4, then 700 steps of 4 × 256² at lr 1e-4:
+    stm-zoo fit recipes/weights/linespec.py --set init_from=weights/in_training/linespec-p128-600steps.keras \
+        --set learning_rate=1e-4 --set epochs=14 --set seed=6 --out runs/weights/linespec_stage2
 """
 
 
