@@ -89,7 +89,8 @@ def predict_tiled(model, image: np.ndarray, tile: int = 256, overlap: int = 32, 
         for j, (y, x) in enumerate(chunk):
             total[y : y + th, x : x + tw] += out[j, :, :, 0] * weight
             norm[y : y + th, x : x + tw] += weight
-    return (total / norm)[:h, :w]
+    total /= norm
+    return total[:h, :w]
 
 
 def denoise(data, model, tile: int = 256, overlap: int = 32, batch_size: int = 4, level: str = "plane"):
@@ -124,21 +125,30 @@ def denoise(data, model, tile: int = 256, overlap: int = 32, batch_size: int = 4
     model = models.load(model)
     top, bottom = scanned[0], scanned[-1] + 1  # unscanned rows above and below stay NaN
     holes = ~finite[top:bottom]
-    part = np.where(holes, np.nan, array[top:bottom]) if holes.any() else array[top:bottom]
+    any_holes = bool(holes.any())
+    part = np.where(holes, np.nan, array[top:bottom]) if any_holes else array[top:bottom]
     plane = leveling.fit_plane(part)
     leveled = part - plane
+    del part
+    if level != "none":
+        del plane  # large scans: only `none` puts it back
     try:
-        _, norm = leveling.normalize(leveled)
+        normalized, norm = leveling.normalize(leveled)
     except ValueError:
         raise ValueError(f"the image of shape {array.shape} is a plane (constant after leveling): "
                          "nothing to denoise") from None
-    normalized = norm.apply(leveling.fill_nonfinite(leveled) if holes.any() else leveled)
+    if any_holes:
+        normalized = norm.apply(leveling.fill_nonfinite(leveled))
     del leveled
     result = norm.inverse(predict_tiled(model, normalized, tile=tile, overlap=overlap, batch_size=batch_size))
+    del normalized
     if level == "rows":
         result = leveling.align_rows(result, "median_diff")
     result[holes] = np.nan
-    result = result + plane if level == "none" else leveling.plane_fit(result)
+    if level == "none":
+        result += plane
+    else:
+        result -= leveling.fit_plane(result)
     if bottom - top < array.shape[0]:
         result = np.concatenate([np.full((top, array.shape[1]), np.nan), result,
                                  np.full((array.shape[0] - bottom, array.shape[1]), np.nan)])

@@ -29,7 +29,7 @@ def fit_plane(data) -> np.ndarray:
     x = np.arange(cols) / max(cols - 1, 1) - 0.5  # centred, unit range: a well-conditioned fit
     y = np.arange(rows) / max(rows - 1, 1) - 0.5
     ok = np.isfinite(data)
-    z = np.where(ok, data, 0.0)
+    z = data if ok.all() else np.where(ok, data, 0.0)
     # Normal equations from row and column sums: no N×3 design matrix, so memory stays at one image.
     per_col, per_row = ok.sum(axis=0), ok.sum(axis=1)
     sxy = x.sum() * y.sum() if ok.all() else y @ np.einsum("ij,j->i", ok, x)
@@ -109,11 +109,15 @@ class Normalization:
 
     def apply(self, data) -> np.ndarray:
         """`data` in [0, 1] (clipped), float32."""
-        return np.clip((np.asarray(data, dtype=np.float64) - self.offset) / self.scale, 0.0, 1.0).astype(np.float32)
+        out = np.subtract(data, self.offset, dtype=np.float64)  # one float64 temporary: large scans
+        out /= self.scale
+        return np.clip(out, 0.0, 1.0, out=out).astype(np.float32)
 
     def inverse(self, array01) -> np.ndarray:
         """Back to the scan's units (float64): `array01 * scale + offset`."""
-        return np.asarray(array01, dtype=np.float64) * self.scale + self.offset
+        out = np.multiply(array01, self.scale, dtype=np.float64)
+        out += self.offset
+        return out
 
 
 def prepare(data) -> tuple[np.ndarray, Normalization]:
@@ -131,7 +135,8 @@ def normalize(data, low: float = 0.5, high: float = 99.5) -> tuple[np.ndarray, N
     data = _as_image(data)
     if not 0 <= low < high <= 100:
         raise ValueError(f"need 0 <= low < high <= 100, got low={low}, high={high}")
-    finite = data[np.isfinite(data)]
+    ok = np.isfinite(data)
+    finite = data.ravel() if ok.all() else data[ok]
     if finite.size == 0:
         raise ValueError("cannot normalize: no finite values")
     lo, hi = np.percentile(finite, [low, high])
