@@ -185,9 +185,15 @@ def training_datasets(
     train_images, val_images = train_validation_images(source, simulate)
     train = pairs(train_images, patch_size=patch_size, noise=noise, augment=augment, seed=seed,
                   fresh_each_iteration=False, skip=skip_batches * batch_size)
-    train = train.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
     val = pairs(val_images, patch_size=patch_size, noise=noise, augment=augment, seed=seed + 1,
                 fresh_each_iteration=False)
+    return batched(train, val, batch_size=batch_size, validation_steps=validation_steps)
+
+
+def batched(train: tf.data.Dataset, val: tf.data.Dataset, *, batch_size: int, validation_steps: int):
+    """Element streams → (train batches, the first `validation_steps` validation batches, cached: the same
+    every epoch)."""
+    train = train.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
     val = val.take(validation_steps * batch_size).cache().batch(batch_size, drop_remainder=True)
     return train, val.prefetch(tf.data.AUTOTUNE)
 

@@ -104,14 +104,15 @@ def adds_noise(source: str) -> bool:
 
 
 def masked_patches(images: list[np.ndarray], *, patch_size: int, noise, augment: dict, blindspot: dict,
-                   seed: int, fresh_each_iteration: bool = True) -> tf.data.Dataset:
-    """An infinite dataset of (masked input, y) patches of shape (P, P, 1) and (P, P, 2) from noisy `images`
-    (`noise` is applied first: pass [] for scans that are noisy already)."""
+                   seed: int, skip: int = 0) -> tf.data.Dataset:
+    """An infinite stream of (masked input, y) patches of shape (P, P, 1) and (P, P, 2) from noisy `images`
+    (`noise` is applied first: pass [] for scans that are noisy already), a function of `seed` and the position
+    in it (iterating it again starts it again); `skip`: start that many elements in."""
     from stm_zoo.data import pipeline
 
     patches = pipeline.pairs(images, patch_size=patch_size, noise=noise, augment=augment, seed=seed,
-                             fresh_each_iteration=fresh_each_iteration)
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=fresh_each_iteration).batch(2)
+                             fresh_each_iteration=False, skip=skip)
+    seeds = tf.data.Dataset.random(seed=seed).batch(2).skip(skip)
 
     @tf.autograph.experimental.do_not_convert  # plain tf ops
     def make(pair, element_seed):
@@ -121,9 +122,10 @@ def masked_patches(images: list[np.ndarray], *, patch_size: int, noise, augment:
     return tf.data.Dataset.zip(patches, seeds).map(make, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def training_datasets(config: dict) -> tuple[tf.data.Dataset, tf.data.Dataset]:
-    """(train, validation) for a validated recipe with `trainer="selfsup"`: train draws fresh patches and masks
-    every epoch, validation is fixed (same patches, noise and masks every epoch)."""
+def training_datasets(config: dict, start_epoch: int = 0) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """(train, validation) for a validated recipe with `trainer="selfsup"`: train is one stream of fresh patches
+    and masks, fixed by the seed and the position in it (a run resumed after `start_epoch` epochs continues it),
+    validation is fixed (same patches, noise and masks every epoch)."""
     from stm_zoo.data import pipeline
 
     train_images, val_images = pipeline.train_validation_images(config["data"])
@@ -131,15 +133,14 @@ def training_datasets(config: dict) -> tuple[tf.data.Dataset, tf.data.Dataset]:
     common = dict(patch_size=config["patch_size"], noise=noise, augment=config["augment"],
                   blindspot=config["blindspot"])
     batch = config["batch_size"]
-    train = masked_patches(train_images, seed=config["seed"], **common)
-    train = train.batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-    val = masked_patches(val_images, seed=config["seed"] + 1, fresh_each_iteration=False, **common)
-    val = val.take(config["validation_steps"] * batch).cache().batch(batch, drop_remainder=True)
-    return train, val.prefetch(tf.data.AUTOTUNE)
+    train = masked_patches(train_images, seed=config["seed"], skip=start_epoch * config["steps_per_epoch"] * batch,
+                           **common)
+    val = masked_patches(val_images, seed=config["seed"] + 1, **common)
+    return pipeline.batched(train, val, batch_size=batch, validation_steps=config["validation_steps"])
 
 
 def fit(config: dict, unfinished: list, callbacks: list, verbose):
     """Run a validated recipe with `trainer="selfsup"`: `core.fit_keras` on the masked patches (no truth: no
     PSNR / SSIM)."""
-    return core.fit_keras(config, lambda start_epoch: training_datasets(config), truth=False, unfinished=unfinished,
-                          callbacks=callbacks, verbose=verbose)
+    return core.fit_keras(config, lambda start_epoch: training_datasets(config, start_epoch), truth=False,
+                          unfinished=unfinished, callbacks=callbacks, verbose=verbose)
