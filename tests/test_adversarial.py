@@ -54,6 +54,7 @@ class Interrupt(Exception):
 
 
 def test_adversarial_recipe_checkpoints_resumes_and_saves(tmp_path, monkeypatch, capsys):
+    uninterrupted = training.fit(tiny_config(tmp_path / "uninterrupted", "epochs=2"), verbose=0).history
     save = adversarial._save_checkpoint
 
     def save_then_stop(path, epoch, groups):
@@ -73,6 +74,8 @@ def test_adversarial_recipe_checkpoints_resumes_and_saves(tmp_path, monkeypatch,
     assert f"resuming {out} after epoch 1" in printed
     assert "Epoch 2/2" in printed and "Epoch 1/2" not in printed
     assert np.isfinite(history.history["val_psnr"]).all() and len(history.history["loss"]) == 1
+    for key in ("supervised", "adversarial", "discriminator", "val_psnr"):  # the same data and state as unbroken
+        np.testing.assert_allclose(history.history[key][0], uninterrupted[key][1], rtol=1e-4, err_msg=key)
     rows = list(csv.DictReader((out / "history.csv").open()))
     assert [r["epoch"] for r in rows] == ["0", "1"]
     assert {"supervised", "adversarial", "discriminator", "val_psnr", "val_ssim"} <= set(rows[0])

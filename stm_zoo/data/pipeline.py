@@ -199,8 +199,10 @@ def batched(train: tf.data.Dataset, val: tf.data.Dataset, *, batch_size: int, va
 
 
 def real_patches(images: list[np.ndarray], *, patch_size: int, batch_size: int, augment: dict | None = None,
-                 seed: int = 0) -> tf.data.Dataset:
-    """Infinite batches of augmented (P, P, 1) patches of real scans as they are (no synthetic noise)."""
-    patches = pairs(images, patch_size=patch_size, noise=[], augment=augment, seed=seed)
+                 seed: int = 0, skip_batches: int = 0) -> tf.data.Dataset:
+    """Infinite batches of augmented (P, P, 1) patches of real scans as they are (no synthetic noise): one
+    stream, a function of `seed` and the position in it; `skip_batches`: start that many batches in."""
+    patches = pairs(images, patch_size=patch_size, noise=[], augment=augment, seed=seed, fresh_each_iteration=False,
+                    skip=skip_batches * batch_size)
     patches = patches.map(lambda noisy, _: noisy, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return patches.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)

@@ -210,12 +210,6 @@ def fit(config: dict, unfinished: list, callbacks: list, verbose) -> keras.callb
 
     out = Path(config["out"])
     epochs, steps_per_epoch = config["epochs"], config["steps_per_epoch"]
-    paired, val_ds = pipeline.training_datasets(
-        config["data"], patch_size=config["patch_size"], batch_size=config["batch_size"],
-        validation_steps=config["validation_steps"], noise=config["noise"], augment=config["augment"],
-        seed=config["seed"])
-    real = pipeline.real_patches(real_images(config["real_data"]), patch_size=config["patch_size"],
-                                 batch_size=config["batch_size"], augment=config["augment"], seed=config["seed"] + 2)
     checkpoint = out / "checkpoint" / "adversarial.npz"
     with devices.scope(config):
         generator = core.prepare_model(config)
@@ -229,6 +223,13 @@ def fit(config: dict, unfinished: list, callbacks: list, verbose) -> keras.callb
         if checkpoint.exists():
             done = _load_checkpoint(checkpoint, groups)
             print(f"resuming {out} after epoch {done}")
+        paired, val_ds = pipeline.training_datasets(  # a resumed run continues both streams where it stopped
+            config["data"], patch_size=config["patch_size"], batch_size=config["batch_size"],
+            validation_steps=config["validation_steps"], noise=config["noise"], augment=config["augment"],
+            seed=config["seed"], skip_batches=done * steps_per_epoch)
+        real = pipeline.real_patches(real_images(config["real_data"]), patch_size=config["patch_size"],
+                                     batch_size=config["batch_size"], augment=config["augment"],
+                                     seed=config["seed"] + 2, skip_batches=done * steps_per_epoch)
         generator.compile(optimizer=g_opt)  # for TensorBoard's learning-rate scalar; fit_adversarial steps
         history = keras.callbacks.History()
         logs_to = keras.callbacks.CallbackList(
