@@ -1,9 +1,12 @@
-"""PyTorch references of `autoencoder_thesis` and `dncnn` for `bench/train_speed.py` (bench-only: `pip install torch`).
+"""PyTorch references of `autoencoder_thesis`, `dncnn` and `linespec` for `bench/train_speed.py` (bench-only:
+`pip install torch`).
 
 The same layers as the Keras models; Adam, MSE. autoencoder_thesis: Conv2d 32 3×3 same + ReLU, MaxPool 2, Conv 32 +
 ReLU, MaxPool 2 | Conv 32 + ReLU, Upsample nearest 2, Conv 32 + ReLU, Upsample 2, Conv 1 3×3 + sigmoid (28,353
 parameters). dncnn: Conv 64 + ReLU, 15 × [Conv 64 no bias + BN(eps 1e-4) + ReLU], Conv 1 no bias = noise, output
-= clamp(input − noise, 0, 1) (556,096 parameters + 1,920 BN statistics).
+= clamp(input − noise, 0, 1) (556,096 parameters + 1,920 BN statistics). linespec: `LineSpec` below, the
+published defaults of `stm_zoo/models/linespec.py` layer for layer (416,508 parameters); `bench/torch_parity.py`
+copies the published Keras weights into it and compares the outputs.
 Run as a worker process: `python bench/torch_ref.py --worker MODEL DATA_DIR` reads JSON commands on stdin and
 answers each on a stdout line starting with "@@" (see `bench/train_speed.py`). It times the NCHW and the
 `channels_last` memory format in turn on the same batch.
@@ -45,7 +48,146 @@ class DnCNN(nn.Module):
         return torch.clamp(x - self.noise(x), 0.0, 1.0)
 
 
-REFERENCES = {"autoencoder_thesis": (thesis_autoencoder, 28_353), "dncnn": (DnCNN, 556_096)}
+class SameConv2d(nn.Conv2d):
+    """Keras `Conv2D(padding="same")`: for stride 1 and an odd kernel the symmetric zero padding PyTorch has; for
+    stride 2 XLA/TF's split, the odd pixel after (an even 256 → 128 pads (0, 1), PyTorch's padding=1 (1, 1))."""
+
+    def __init__(self, cin, cout, kernel, stride=1, dilation=1):
+        kernel = (kernel, kernel) if isinstance(kernel, int) else tuple(kernel)
+        dilation = (dilation, dilation) if isinstance(dilation, int) else tuple(dilation)
+        super().__init__(cin, cout, kernel, stride=stride, dilation=dilation,
+                         padding="same" if stride == 1 else 0)
+
+    def forward(self, x):
+        if self.stride != (1, 1):
+            pads = []
+            for n, k, s, d in zip(reversed(x.shape[2:]), reversed(self.kernel_size), reversed(self.stride),
+                                  reversed(self.dilation)):
+                total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
+                pads += [total // 2, total - total // 2]
+            x = nn.functional.pad(x, pads)
+        return super().forward(x)
+
+
+def _split_pad(size: int, multiple: int) -> tuple[int, int]:
+    total = (-size) % multiple
+    return total // 2, total - total // 2
+
+
+def _circular_box_mean(a, size: int):
+    """`linespec._circular_box_mean`: a `size` × `size` mean with periodic wrap, rows then columns, the same sums."""
+    for dim in (2, 3):
+        total = a
+        for shift in range(1, size // 2 + 1):
+            total = total + torch.roll(a, shift, dim) + torch.roll(a, -shift, dim)
+        a = total / size
+    return a
+
+
+class SpectralGate(nn.Module):
+    """`linespec.SpectralGate` on (B, 1, H, W): FFT of the mean-removed image times a per-frequency gain, an MLP
+    4 → hidden → 1 (sigmoid) of the log-amplitude's prominence over circular box means, over its global mean, and
+    of the radius; the inverse FFT's real part."""
+
+    def __init__(self, windows=(5, 17), hidden: int = 16):
+        super().__init__()
+        self.windows = tuple(windows)
+        n_features = len(self.windows) + 2
+        self.w1 = nn.Parameter(nn.init.xavier_uniform_(torch.empty(n_features, hidden)))
+        self.b1 = nn.Parameter(torch.zeros(hidden))
+        self.w2 = nn.Parameter(nn.init.xavier_uniform_(torch.empty(hidden, 1)))
+        self.b2 = nn.Parameter(torch.full((1,), -2.0))
+
+    def forward(self, x):
+        h, w = x.shape[2], x.shape[3]
+        image = x - x.mean(dim=(2, 3), keepdim=True)
+        spectrum = torch.fft.fft2(image)
+        real, imag = spectrum.real, spectrum.imag
+        scale = float(h * w) ** 0.5
+        log_amp = 0.5 * torch.log(real * real + imag * imag + 1e-8 * scale * scale) - np.log(scale)
+        features = [log_amp - _circular_box_mean(log_amp, k) for k in self.windows]
+        features.append(log_amp - log_amp.mean(dim=(2, 3), keepdim=True))
+        fy = torch.arange(h, dtype=torch.float32, device=x.device) / h
+        fx = torch.arange(w, dtype=torch.float32, device=x.device) / w
+        fy, fx = torch.minimum(fy, 1.0 - fy), torch.minimum(fx, 1.0 - fx)
+        radius = torch.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2) * 2.0
+        features.append(radius.expand_as(log_amp))
+        f = torch.stack(features, dim=-1)  # (B, 1, H, W, F)
+        gain = torch.sigmoid(torch.relu(f @ self.w1 + self.b1) @ self.w2 + self.b2)[..., 0]
+        return torch.fft.ifft2(torch.complex(real * gain, imag * gain)).real
+
+
+class LineSpec(nn.Module):
+    """`stm_zoo.models.linespec` with its published defaults (filters 24, row_features 16, both branches), NCHW.
+    Module names are the Keras layer names (`convs["e1_down"]` ↔ layer "e1_down"), so weights copy by name."""
+
+    def __init__(self, filters: int = 24, row_features: int = 16):
+        super().__init__()
+        f, r = filters, row_features
+        convs = {"line_c1": (1, r, 3), "line_c2": (r, r, 3), "line_score": (r, 1, 1)}
+        for i, d in enumerate((1, 2, 4, 8)):
+            convs[f"line_rows{i + 1}"] = ((r + 1) if i == 0 else 2 * r, 2 * r, (5, 1), 1, (d, 1))
+        convs["line_offset"] = (2 * r, 1, (5, 1))
+        convs.update({
+            "e0_c1": (3, f, 3), "e0_c2": (f, f, 3),
+            "e1_down": (f, 2 * f, 3, 2), "e1_c1": (2 * f, 2 * f, 3), "e1_c2": (2 * f, 2 * f, 3),
+            "e2_down": (2 * f, 4 * f, 3, 2), "e2_c1": (4 * f, 4 * f, 3), "e2_c2": (4 * f, 4 * f, 3),
+            "d1_upconv": (4 * f, 2 * f, 3), "d1_c1": (4 * f, 2 * f, 3), "d1_c2": (2 * f, 2 * f, 3),
+            "d0_upconv": (2 * f, f, 3), "d0_c1": (2 * f, f, 3), "d0_c2": (f, f, 3),
+            "correction": (f, 1, 3),
+        })
+        self.convs = nn.ModuleDict({name: SameConv2d(*spec) for name, spec in convs.items()})
+        for name in ("line_offset", "correction"):  # zero-initialized as in Keras
+            nn.init.zeros_(self.convs[name].weight)
+        self.lattice = SpectralGate()
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+
+    def conv(self, name, x, relu=True):
+        x = self.convs[name](x)
+        return torch.relu(x) if relu else x
+
+    def forward(self, noisy):
+        c = self.conv
+        # Row branch: one offset per scan line.
+        feats = c("line_c2", c("line_c1", noisy))
+        scores = c("line_score", feats, relu=False)
+        values = torch.cat([feats, noisy], dim=1)
+        r = (values * torch.softmax(scores, dim=3)).sum(dim=3, keepdim=True)  # (B, features + 1, H, 1)
+        for i in range(4):
+            r = c(f"line_rows{i + 1}", r)
+        corrected = noisy - c("line_offset", r, relu=False)
+        # U-Net on [corrected, periodic part, noisy], reflect-padded to a multiple of 4.
+        x = torch.cat([corrected, self.lattice(corrected), noisy], dim=1)
+        h, w = noisy.shape[2], noisy.shape[3]
+        (top, bottom), (left, right) = _split_pad(h, 4), _split_pad(w, 4)
+        if top or bottom or left or right:
+            x = nn.functional.pad(x, (left, right, top, bottom), mode="reflect")
+        e0 = c("e0_c2", c("e0_c1", x))
+        e1 = c("e1_c2", c("e1_c1", c("e1_down", e0)))
+        e2 = c("e2_c2", c("e2_c1", c("e2_down", e1)))
+        d1 = torch.cat([c("d1_upconv", self.up(e2)), e1], dim=1)
+        d1 = c("d1_c2", c("d1_c1", d1))
+        d0 = torch.cat([c("d0_upconv", self.up(d1)), e0], dim=1)
+        d0 = c("d0_c2", c("d0_c1", d0))
+        correction = c("correction", d0, relu=False)[:, :, top:top + h, left:left + w]
+        return torch.clamp(corrected + correction, 0.0, 1.0)
+
+
+def load_keras_weights(module: LineSpec, keras_model) -> LineSpec:
+    """Copies a Keras `linespec` model's weights into `module` (HWIO kernels → OIHW)."""
+    with torch.no_grad():
+        for name, conv in module.convs.items():
+            kernel, bias = (np.asarray(v) for v in keras_model.get_layer(name).get_weights())
+            conv.weight.copy_(torch.from_numpy(kernel.transpose(3, 2, 0, 1).copy()))
+            conv.bias.copy_(torch.from_numpy(bias))
+        gate = keras_model.get_layer("lattice")
+        for attr in ("w1", "b1", "w2", "b2"):
+            getattr(module.lattice, attr).copy_(torch.from_numpy(np.asarray(getattr(gate, attr).numpy())))
+    return module
+
+
+REFERENCES = {"autoencoder_thesis": (thesis_autoencoder, 28_353), "dncnn": (DnCNN, 556_096),
+              "linespec": (LineSpec, 416_508)}
 FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
 
 

@@ -7,9 +7,10 @@
 Per model: training images/s at each `--sizes` patch (batch `--batch`, fixed in-memory batches, `model.fit`
 as `stm-zoo fit` compiles it), inference ms per image at those sizes and for one `--scan`² scan (padded to a
 multiple of 64 as `stm_zoo.inference` does), the CPU use during training (1.0 = one core), and the worker's
-peak resident memory. Also the input pipeline's patches/s. For `autoencoder_thesis` and `dncnn`, the PyTorch
-reference in `bench/torch_ref.py` (NCHW and channels_last) runs on the same batches, interleaved round by round with JAX
-(J, T, J, T, …: other jobs on the machine then load both alike); medians are reported with the load average.
+peak resident memory. Also the input pipeline's patches/s. For `autoencoder_thesis`, `dncnn` and `linespec`, the
+PyTorch reference in `bench/torch_ref.py` (NCHW and channels_last) runs on the same batches, interleaved round by
+round with JAX (J, T, J, T, …: other jobs on the machine then load both alike); medians are reported with the load
+average, and each JAX/PyTorch ratio also with its range over the rounds (round i's JAX against round i's PyTorch).
 `--baseline` trains the plain Keras graph with SSIM in the train step; with `STM_ZOO_SYSTEM_MALLOC=1` in the
 environment as well, that is stm-zoo before issue 7's speed work. XLA_FLAGS in the environment reach the JAX
 workers (e.g. `--xla_cpu_experimental_ynn_fusion_type=-individual_convolution,-reduce`, see the report).
@@ -30,7 +31,7 @@ from harness import Worker, serve, timed
 BENCH = Path(__file__).resolve().parent
 # Bench names → (registry name, kwargs). maed_cnn is timed with B0 unless maed_cnn_b7 is asked for.
 VARIANTS = {"maed_cnn": ("maed_cnn", {"backbone": "B0"}), "maed_cnn_b7": ("maed_cnn", {"backbone": "B7"})}
-REFERENCES = ("autoencoder_thesis", "dncnn")  # networks bench/torch_ref.py has
+REFERENCES = ("autoencoder_thesis", "dncnn", "linespec")  # networks bench/torch_ref.py has
 
 
 class JaxRunner:
@@ -157,6 +158,12 @@ def bench_model(name, args, data_dir, with_torch) -> dict:
                     cell[f"torch_{fmt}_infer_ms_img"] = 1e3 * statistics.median(r[fmt]["s"] for r in ti) / args.batch
                 cell["ratio_vs_channels_last"] = cell["train_img_s"] / cell["torch_channels_last_img_s"]
                 cell["ratio_vs_nchw"] = cell["train_img_s"] / cell["torch_nchw_img_s"]
+                for fmt in ("nchw", "channels_last"):  # > 1: JAX faster; per round, paired J_i / T_i
+                    train = [t[fmt]["s"] / j["s"] for j, t in zip(jr, tr)]
+                    infer = [t[fmt]["s"] / j["s"] for j, t in zip(ji, ti)]
+                    cell[f"ratio_vs_{fmt}_range"] = [min(train), max(train)]
+                    cell[f"infer_ratio_vs_{fmt}"] = cell[f"torch_{fmt}_infer_ms_img"] / cell["infer_ms_img"]
+                    cell[f"infer_ratio_vs_{fmt}_range"] = [min(infer), max(infer)]
             row["sizes"][size] = cell
         jax.call("scan", "scan", 1)
         js = [jax.call("scan", "scan", 1) for _ in range(args.rounds)]
@@ -183,6 +190,13 @@ def print_table(rows, pipeline_speed, args):
                           if "ratio_vs_channels_last" in c else f"{'':10} {'':9} {'':7} {'':8}")
             print(f"{row['model']:22} {size:5d} {c['train_img_s']:11.1f} {c['train_cpu']:5.2f} "
                   f"{c['infer_ms_img']:12.1f} {row['compile_s'][size]:9.1f} {torch_cols} {c['load']:5.1f}")
+            if "ratio_vs_channels_last_range" in c:
+                spread = lambda key: "{:.2f}–{:.2f}".format(*c[key])  # noqa: E731
+                print(f"{'':22} {'':5} rounds: train JAX/CL {spread('ratio_vs_channels_last_range')}, JAX/NCHW "
+                      f"{spread('ratio_vs_nchw_range')}; infer ms/img torch NCHW {c['torch_nchw_infer_ms_img']:.1f}, "
+                      f"CL {c['torch_channels_last_infer_ms_img']:.1f}, JAX speed-up vs CL "
+                      f"{c['infer_ratio_vs_channels_last']:.2f}x ({spread('infer_ratio_vs_channels_last_range')}), "
+                      f"vs NCHW {c['infer_ratio_vs_nchw']:.2f}x ({spread('infer_ratio_vs_nchw_range')})")
         torch_scan = f", torch CL {row['torch_channels_last_scan_ms']:.0f} ms" if "torch_channels_last_scan_ms" in row else ""
         print(f"{'':22} {args.scan}² scan {row['scan_ms']:.0f} ms{torch_scan}; peak RSS {row['maxrss_mb']:.0f} MB")
     print("input pipeline: " + ", ".join(f"{s}²: {v:.0f} patches/s" for s, v in pipeline_speed.items()))
