@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 import stm_zoo
-from stm_zoo import evaluate, io, level
+from stm_zoo import evaluate
 from stm_zoo._atomic import write_json
 
 stm_zoo.fast_cpu()  # compile cache, memory reuse, XLA:CPU flags
@@ -152,7 +152,9 @@ def main():
             print(f"\n{label}: {what} ({len(pairs)} pairs of {shown}; mean input PSNR {input_psnr:.2f} dB){extra}\n"
                   f"{evaluate.format_table(report[label])}", flush=True)
     if "real_noisy" not in skip:
-        images = {Path(rel).name: level.prepare(io.read(SHARED / rel).data)[0] for rel in REAL_NOISY}
+        images, skipped = evaluate.real_scans([SHARED / rel for rel in REAL_NOISY])
+        if skipped:
+            raise SystemExit(f"real_noisy: {skipped[0]}")
         report["real_noisy"] = evaluate.evaluate_real(methods, images)
         print(f"\nreal_noisy: real noisy scans (no reference)\n{evaluate.format_table(report['real_noisy'])}")
     summaries = {model: evaluate.summarize(report, model) for model in args.models}

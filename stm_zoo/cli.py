@@ -159,20 +159,15 @@ def eval_(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also write a figure of every method on the first image"),
 ):
     """Compare models and classical baselines: PSNR / SSIM / UQI on pairs, or no-reference measures on real scans."""
-    from stm_zoo import evaluate, io, level
+    from stm_zoo import evaluate
     from stm_zoo._atomic import write_json
 
     try:
         methods = ["noisy", *evaluate.baseline_set(baselines), *[m for m in models.split(",") if m]]
         if no_reference:
-            folder = Path(data)
-            files = io.find_scans(folder) if folder.is_dir() else [folder]
-            images = {}
-            for f in files:
-                try:
-                    images[f.name] = level.prepare(io.read(f).data)[0]
-                except ValueError as e:
-                    typer.secho(f"skipped: {e}", err=True)
+            images, skipped = evaluate.real_scans(data)
+            for reason in skipped:
+                typer.secho(f"skipped: {reason}", err=True)
             rows = evaluate.evaluate_real(methods, images)
             first = next(iter(images.values()), None)
         else:

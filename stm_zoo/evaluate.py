@@ -211,6 +211,25 @@ def evaluate_pairs(methods: list[str], pairs: list[Pair]) -> list[dict]:
     return rows
 
 
+def real_scans(source) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Real scans as the models see them (`level.prepare`), by file name, from a folder (every readable scan in
+    it, recursively), one file, or a list of files; and the one-line reason for each file that could not be read."""
+    from stm_zoo import io, level
+
+    if isinstance(source, (list, tuple)):
+        files = [Path(f) for f in source]
+    else:
+        files = io.find_scans(Path(source)) if Path(source).is_dir() else [Path(source)]
+    images, skipped = {}, []
+    for f in files:
+        try:
+            images[f.name] = level.prepare(io.read(f).data)[0]
+        except ValueError as e:
+            reason = str(e).splitlines()[0]
+            skipped.append(reason if str(f) in reason else f"{f}: {reason}")
+    return images, skipped
+
+
 def evaluate_real(methods: list[str], images: dict[str, np.ndarray]) -> list[dict]:
     """No-reference measures on real noisy scans (2-D arrays in [0, 1]): one row per method and scan."""
     rows = []

@@ -184,3 +184,15 @@ def test_figures_are_written(tmp_path):
                                       "--baselines", "median3", "--plot", str(cmp)])
     assert result.exit_code == 0, result.output
     assert cmp.stat().st_size > 10_000
+
+
+def test_real_scans_prepares_every_readable_scan_and_says_why_one_is_skipped(tmp_path):
+    rng = np.random.default_rng(3)
+    (tmp_path / "sub").mkdir()
+    np.save(tmp_path / "sub" / "good.npy", rng.random((24, 32)) * 1e-9)
+    np.save(tmp_path / "flat.npy", np.ones((24, 32)))  # a plane: cannot be normalized
+    images, skipped = evaluate.real_scans(tmp_path)
+    assert list(images) == ["good.npy"] and images["good.npy"].shape == (24, 32)
+    assert 0.0 <= images["good.npy"].min() and images["good.npy"].max() <= 1.0
+    assert len(skipped) == 1 and "\\n" not in skipped[0]
+    assert evaluate.real_scans([tmp_path / "sub" / "good.npy"])[0].keys() == {"good.npy"}
