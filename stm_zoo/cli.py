@@ -292,7 +292,7 @@ def weights_publish(
     """Add a trained model to weights/ and the manifest (sha256, size, params, recipe, metrics)."""
     import json
 
-    from stm_zoo import weights
+    from stm_zoo import models, weights
 
     numbers = None
     if metrics is not None:
@@ -303,7 +303,7 @@ def weights_publish(
         if not isinstance(numbers, dict):
             fail(f"{metrics}: metrics must be a JSON object")
     try:
-        item = weights.publish(source, name, training_data=training_data, metrics=numbers, license=license_,
+        item = models.publish(source, name, training_data=training_data, metrics=numbers, license=license_,
                                url=url, ship=ship)
     except weights.WeightsError as e:
         fail(str(e))

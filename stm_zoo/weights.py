@@ -1,5 +1,5 @@
 """Pretrained weights: a manifest of published models, lookup in the shipped folder and the user cache,
-download with sha256 checks, and `publish` to add a trained model to the manifest.
+download with sha256 checks (`stm_zoo.models.publish` adds a trained model to the manifest).
 
 Where a model's file is looked for, in order:
 1. the shipped folder: the folder holding the manifest (`weights/` at the repository root, or
@@ -27,7 +27,7 @@ MAX_FOLDER_BYTES = 80 * 2**20  # all shipped .keras files together
 _REQUIRED = ("name", "architecture", "kwargs", "file", "sha256", "size", "params", "recipe", "training_data",
              "metrics", "license")
 _OPTIONAL = ("url", "withdrawn")  # withdrawn: why the model is no longer recommended
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -61,7 +61,7 @@ def offline() -> bool:
 # ---------------------------------------------------------------- manifest
 
 
-def _check_entry(entry, where: str) -> None:
+def check_entry(entry, where: str) -> None:
     if not isinstance(entry, dict):
         raise WeightsError(f"{where}: each model entry must be an object, got {type(entry).__name__}")
     label = f"{where}: model {entry.get('name', '?')!r}"
@@ -71,7 +71,7 @@ def _check_entry(entry, where: str) -> None:
     unknown = sorted(set(entry) - set(_REQUIRED) - set(_OPTIONAL))
     if unknown:
         raise WeightsError(f"{label} has unknown fields {', '.join(unknown)}")
-    if not isinstance(entry["name"], str) or not _NAME.match(entry["name"]):
+    if not isinstance(entry["name"], str) or not NAME.match(entry["name"]):
         raise WeightsError(f"{label}: name must be lower-case letters, digits, '_', '-', '.'")
     file = entry["file"]
     if not isinstance(file, str) or Path(file).name != file or not file.endswith(".keras"):
@@ -99,7 +99,7 @@ def read_manifest(manifest: str | Path | None = None) -> dict:
     if not isinstance(data["base_url"], str) or not isinstance(data["models"], list):
         raise WeightsError(f"{path}: base_url must be a string and models a list")
     for item in data["models"]:
-        _check_entry(item, str(path))
+        check_entry(item, str(path))
     for key in ("name", "file"):
         values = [item[key] for item in data["models"]]
         twice = sorted({v for v in values if values.count(v) > 1})
@@ -121,7 +121,7 @@ def entry(name: str, manifest: str | Path | None = None) -> dict:
     raise WeightsError(f"unknown pretrained model {name!r}; known: {known}")
 
 
-def _copy_atomic(source: Path, target: Path) -> None:
+def copy_atomic(source: Path, target: Path) -> None:
     with atomic_path(target) as tmp:
         shutil.copyfile(source, tmp)
 
@@ -238,93 +238,4 @@ def withdraw(name: str, reason: str, manifest: str | Path | None = None) -> dict
     item = {k: v for k, v in item.items() if k != "withdrawn"} | ({"withdrawn": reason} if reason else {})
     write_json(path, {"base_url": data["base_url"],
                       "models": [item if m["name"] == name else m for m in data["models"]]})
-    return item
-
-
-# ---------------------------------------------------------------- publish
-
-
-def _describe_data(recipe: dict) -> str:
-    """e.g. "data=default, noise=stm"; a recipe.json holds the resolved noise list, named here by its preset."""
-    from stm_zoo import noise as noise_lib
-
-    noise = recipe.get("noise", "thesis")
-    if not isinstance(noise, str):
-        same = [name for name in noise_lib.PRESETS
-                if json.dumps(noise_lib.resolve(name), sort_keys=True) == json.dumps(noise, sort_keys=True)]
-        noise = same[0] if same else "custom list"
-    return f"data={recipe.get('data', 'default')}, noise={noise}"
-
-
-def publish(source: str | Path, name: str, *, training_data: str | None = None, metrics: dict | None = None,
-            license: str = "MIT", url: str | None = None, ship: bool = True,
-            manifest: str | Path | None = None) -> dict:
-    """Add (or replace) pretrained model `name` in the manifest from a run folder or its `model.keras`.
-
-    Reads `recipe.json` beside the model for architecture, kwargs and recipe; checks the file loads and has the
-    parameter count of that architecture; copies it to the shipped folder as `NAME.keras` (`ship=False`: to the
-    user cache only, for files too big to ship, which then need a `url` or the manifest's base_url); writes the
-    manifest atomically. Returns the entry.
-    """
-    source = Path(source)
-    model_file = source / "model.keras" if source.is_dir() else source
-    if model_file.suffix != ".keras" or not model_file.is_file():
-        raise WeightsError(f"{model_file}: no .keras model file there")
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise WeightsError(f"model name {name!r}: use lower-case letters, digits, '_', '-', '.'")
-    recipe_file = model_file.parent / "recipe.json"
-    try:
-        recipe = json.loads(recipe_file.read_text())
-    except FileNotFoundError:
-        raise WeightsError(f"{recipe_file}: not found; publish needs the recipe.json the training run wrote") from None
-    except json.JSONDecodeError as e:
-        raise WeightsError(f"{recipe_file}: not valid JSON ({e})") from None
-    if not isinstance(recipe, dict) or "model" not in recipe:
-        raise WeightsError(f"{recipe_file}: no 'model' key")
-    architecture, kwargs = recipe["model"], recipe.get("model_kwargs", {})
-
-    import stm_zoo.models as zoo
-
-    try:
-        params = zoo.load(model_file).count_params()
-    except ValueError as e:
-        raise WeightsError(f"{model_file}: does not load ({str(e).splitlines()[0]})") from None
-    expected = zoo.build(architecture, **kwargs).count_params()
-    if params != expected:
-        raise WeightsError(f"{model_file}: {params:,} parameters, but {architecture} {kwargs} from {recipe_file} "
-                           f"has {expected:,}")
-
-    path = manifest_path(manifest)
-    data = read_manifest(path)
-    file, size = f"{name}.keras", model_file.stat().st_size
-    if not ship and not (url or data["base_url"]):
-        raise WeightsError(f"{name}: a model that is not shipped needs a url (or a base_url in {path})")
-    if ship:
-        others = sum(p.stat().st_size for p in path.parent.glob("*.keras") if p.name != file)
-        if size > MAX_FILE_BYTES or others + size > MAX_FOLDER_BYTES:
-            raise WeightsError(f"{model_file}: {size / 2**20:.1f} MB is too big to ship (limits: "
-                               f"{MAX_FILE_BYTES // 2**20} MB a file, {MAX_FOLDER_BYTES // 2**20} MB the folder, "
-                               f"{others / 2**20:.1f} MB used); publish with ship=False and a url")
-    item = {
-        "name": name,
-        "architecture": architecture,
-        "kwargs": kwargs,
-        "file": file,
-        "sha256": sha256(model_file),
-        "size": size,
-        "params": params,
-        "recipe": {k: v for k, v in recipe.items() if k != "out"},  # `out` is a local path
-        "training_data": training_data or _describe_data(recipe),
-        "metrics": dict(metrics or {}),
-        "license": license,
-        **({"url": url} if url else {}),
-    }
-    _check_entry(item, str(path))
-    _copy_atomic(model_file, (path.parent if ship else cache_dir()) / file)
-    if not ship:
-        (path.parent / file).unlink(missing_ok=True)  # no stale shipped copy shadowing the new one
-    models = [m for m in data["models"] if m["name"] != name]
-    position = next((i for i, m in enumerate(data["models"]) if m["name"] == name), len(models))
-    models.insert(position, item)
-    write_json(path, {"base_url": data["base_url"], "models": models})
     return item

@@ -161,8 +161,6 @@ def test_init_from_of_another_architecture_is_one_line_error(tmp_path):
 
 
 def test_init_from_a_pretrained_zoo_name(tmp_path, monkeypatch):
-    from stm_zoo import weights
-
     shipped = tmp_path / "weights"
     shipped.mkdir()
     (shipped / "manifest.json").write_text(json.dumps({"base_url": "", "models": []}))
@@ -172,7 +170,7 @@ def test_init_from_a_pretrained_zoo_name(tmp_path, monkeypatch):
     trained = models.build("autoencoder_thesis")
     core.save_model_atomic(trained, run / "model.keras")
     (run / "recipe.json").write_text(json.dumps({"model": "autoencoder_thesis", "model_kwargs": {}}))
-    weights.publish(run, "ae-test")
+    models.publish(run, "ae-test")
     config = training.load_recipe(FINETUNE, ["init_from='ae-test'"])
     for got, want in zip(models.load(config["init_from"]).get_weights(), trained.get_weights(), strict=True):
         np.testing.assert_array_equal(got, want)

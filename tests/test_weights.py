@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from stm_zoo import models, weights
+from stm_zoo.models import publishing
 from stm_zoo.weights import WeightsError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -248,7 +249,7 @@ def test_publish_writes_a_correct_entry(tmp_path, tiny_model, monkeypatch):
     run = _run_dir(tmp_path, path)
     manifest = _write_manifest(tmp_path / "shipped", [], base_url="https://example.invalid/w")
 
-    item = weights.publish(run, "tiny", metrics={"synthetic": {"psnr": 31.5}}, manifest=manifest)
+    item = models.publish(run, "tiny", metrics={"synthetic": {"psnr": 31.5}}, manifest=manifest)
     shipped = tmp_path / "shipped" / "tiny.keras"
     assert _sha256(shipped) == _sha256(path) == item["sha256"]
     assert item["size"] == path.stat().st_size and item["params"] == model.count_params()
@@ -261,7 +262,7 @@ def test_publish_writes_a_correct_entry(tmp_path, tiny_model, monkeypatch):
 
     # Publishing again under the same name replaces the entry; the model loads with no network.
     monkeypatch.setenv("STM_ZOO_OFFLINE", "1")
-    weights.publish(run / "model.keras", "tiny", license="CC-BY-4.0", manifest=manifest)
+    models.publish(run / "model.keras", "tiny", license="CC-BY-4.0", manifest=manifest)
     assert [m["license"] for m in weights.read_manifest(manifest)["models"]] == ["CC-BY-4.0"]
     assert _same_weights(models.load("tiny", manifest=manifest), model)
     assert [row[2] for row in weights.verify(manifest)] == ["ok"]
@@ -270,7 +271,7 @@ def test_publish_writes_a_correct_entry(tmp_path, tiny_model, monkeypatch):
 def test_withdrawn_model_is_listed_loads_with_a_warning_and_can_be_reinstated(tmp_path, tiny_model, monkeypatch):
     model, path = tiny_model
     manifest = _write_manifest(tmp_path / "shipped", [])
-    weights.publish(_run_dir(tmp_path, path), "tiny", manifest=manifest)
+    models.publish(_run_dir(tmp_path, path), "tiny", manifest=manifest)
     weights.withdraw("tiny", "makes fine lattices worse than the noisy input", manifest=manifest)
     assert weights.entry("tiny", manifest)["withdrawn"] == "makes fine lattices worse than the noisy input"
     with pytest.warns(UserWarning, match="'tiny' is withdrawn: makes fine lattices worse"):
@@ -286,10 +287,10 @@ def test_publish_checks_the_recipe_matches_the_model(tmp_path, tiny_model):
     run = _run_dir(tmp_path, path, model_name="autoencoder_thesis")
     manifest = _write_manifest(tmp_path / "shipped", [])
     with pytest.raises(WeightsError, match="parameters, but autoencoder_thesis"):
-        weights.publish(run, "tiny", manifest=manifest)
+        models.publish(run, "tiny", manifest=manifest)
     (run / "recipe.json").unlink()
     with pytest.raises(WeightsError, match="recipe.json"):
-        weights.publish(run, "tiny", manifest=manifest)
+        models.publish(run, "tiny", manifest=manifest)
     assert weights.read_manifest(manifest)["models"] == []
     assert not (tmp_path / "shipped" / "tiny.keras").exists()
 
@@ -300,11 +301,11 @@ def test_publish_too_big_to_ship_goes_to_the_cache_with_a_url(tmp_path, tiny_mod
     manifest = _write_manifest(tmp_path / "shipped", [])
     monkeypatch.setattr(weights, "MAX_FILE_BYTES", 1000)
     with pytest.raises(WeightsError, match="too big to ship"):
-        weights.publish(run, "big", manifest=manifest)
+        models.publish(run, "big", manifest=manifest)
 
     with pytest.raises(WeightsError, match="needs a url"):
-        weights.publish(run, "big", ship=False, manifest=manifest)
-    item = weights.publish(run, "big", ship=False, url="https://example.invalid/big.keras", manifest=manifest)
+        models.publish(run, "big", ship=False, manifest=manifest)
+    item = models.publish(run, "big", ship=False, url="https://example.invalid/big.keras", manifest=manifest)
     assert not (tmp_path / "shipped" / "big.keras").exists()
     assert weights.status("big", manifest=manifest) == "cached"
     assert weights.download_url("big", manifest=manifest) == item["url"]
@@ -438,9 +439,9 @@ def test_training_data_names_the_noise_preset_of_a_resolved_recipe():
     from stm_zoo import noise as noise_lib
 
     resolved = json.loads(json.dumps(noise_lib.resolve("stm")))  # as recipe.json stores it
-    assert weights._describe_data({"data": "default", "noise": resolved}) == "data=default, noise=stm"
+    assert publishing._describe_data({"data": "default", "noise": resolved}) == "data=default, noise=stm"
     custom = [{**resolved[0], "p": 0.123}]
-    assert weights._describe_data({"data": "default", "noise": custom}) == "data=default, noise=custom list"
+    assert publishing._describe_data({"data": "default", "noise": custom}) == "data=default, noise=custom list"
 
 
 def _stm_zoo_layers(path: Path) -> set[str]:
