@@ -55,12 +55,14 @@ def main():
     import stm_zoo
 
     stm_zoo.fast_cpu()  # compile cache, memory reuse, XLA:CPU flags
-    from stm_zoo import evaluate, io, level
+    from stm_zoo import evaluate
     from eval_weights import REAL_NOISY, SHARED
 
     sets = {"synthetic": evaluate.synthetic_pairs(n=args.n), "fine_lattice": evaluate.fine_lattice_pairs(n=args.n),
             "heavy": evaluate.synthetic_pairs(noise="heavy", n=args.n // 2)}
-    real = {Path(rel).name: level.prepare(io.read(SHARED / rel).data)[0] for rel in REAL_NOISY}
+    real, skipped = evaluate.real_scans([SHARED / rel for rel in REAL_NOISY])
+    if skipped:
+        raise SystemExit(f"real_noisy: {skipped[0]}")
     methods = [str(p) for p in paths.values()]
     rows = {label: {r["method"]: r for r in evaluate.evaluate_pairs(methods, pairs)} for label, pairs in sets.items()}
     real_rows = evaluate.evaluate_real(methods, real)

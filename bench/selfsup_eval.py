@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 import stm_zoo
-from stm_zoo import evaluate, io, level, metrics, training
+from stm_zoo import evaluate, metrics, training
 from stm_zoo._atomic import write_json
 
 stm_zoo.fast_cpu()  # compile cache, memory reuse, XLA:CPU flags
@@ -110,7 +110,9 @@ def main():
         ft = run("finetuned", "finetune.py", [f"model={args.model!r}", f"model_kwargs={args.model_kwargs}",
                                               f"init_from={sup!r}", f"data={folder!r}", "epochs=1",
                                               f"steps_per_epoch={args.finetune_steps}"], args.out)
-    images = {f.name: level.prepare(io.read(f).data)[0] for f in files}
+    images, skipped = evaluate.real_scans(files)
+    if skipped:
+        raise SystemExit(skipped[0])
     real = evaluate.evaluate_real(["align_median_diff", sup, ft], images)
     names = {sup: "before (supervised, synthetic)", ft: "after (fine-tuned selfsup)"}
     for row in real:
