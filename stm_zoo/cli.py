@@ -35,13 +35,14 @@ def fit(
 ):
     """Train a model from a recipe. Re-running on the same --out resumes an interrupted run."""
     from stm_zoo import training
+    from stm_zoo.training import devices
 
     overrides = list(set_ or []) + ([f"out={str(out)!r}"] if out else [])
     try:
         config = training.load_recipe(recipe, overrides)
     except training.RecipeError as e:
         fail(str(e))
-    typer.echo(f"training {config['model']} → {config['out']}")
+    typer.echo(f"training {config['model']} → {config['out']} on {devices.describe(config)}")
     try:
         training.fit(config)
     except training.CheckpointError as e:

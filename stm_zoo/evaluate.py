@@ -124,8 +124,8 @@ def whole_image_pairs(images: list[np.ndarray], noise="stm", seed: int = TEST_SE
         clean = np.asarray(clean, np.float32)
         if clean.ndim != 2:
             raise ValueError(f"{name}: expected a 2-D image, got shape {clean.shape}")
-        noisy = noise_lib.apply(tf.constant(clean[..., None]), tf.constant([seed, i], tf.int64), specs)
-        pairs.append(Pair(name, noisy.numpy()[..., 0], clean))
+        noisy, clean = noise_lib.apply_pair(tf.constant(clean[..., None]), tf.constant([seed, i], tf.int64), specs)
+        pairs.append(Pair(name, noisy.numpy()[..., 0], clean.numpy()[..., 0]))
     return pairs
 
 

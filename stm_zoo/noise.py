@@ -14,6 +14,11 @@ The types: `stripes` (the thesis' bands of random values), `line_offsets` (scan-
 different tip: blur, contrast and height change), `creep` (the first lines of a scan shifted while the
 piezo creeps and the feedback settles), `periodic` (mains pick-up aliased by the raster into tilted
 fringes), `flicker` (1/f noise along the fast-scan axis), `gaussian`, `salt_pepper`, `gaussian_blur`.
+
+Two more spec types act on the (noisy, clean) pair rather than adding noise: `attenuate` scales the noise
+drawn so far (light and near-clean scans), `renormalize` maps noisy and clean together to [0, 1] between the
+noisy image's percentiles, as `stm_zoo.level.prepare` maps a real scan (so creep and outlier lines that
+stretch a real scan's range are seen as they are at inference). `apply_pair` returns both images.
 """
 
 import math
@@ -23,6 +28,7 @@ import tensorflow as tf
 
 NoiseFn = Callable[..., tf.Tensor]
 _NOISES: dict[str, NoiseFn] = {}
+_PAIR_OPS: dict[str, Callable[..., tuple[tf.Tensor, tf.Tensor]]] = {}
 
 
 def register(name: str):
@@ -34,7 +40,7 @@ def register(name: str):
 
 
 def names() -> list[str]:
-    return sorted(_NOISES)
+    return sorted([*_NOISES, *_PAIR_OPS])
 
 
 def _draw(value, seed, dtype=tf.float32):
@@ -218,6 +224,36 @@ def gaussian_blur(image, seed, sigma=(0.3, 1.5)):
     return _blur(image, _draw(sigma, seed), _high(sigma))
 
 
+def _pair_op(name: str):
+    def wrap(fn):
+        _PAIR_OPS[name] = fn
+        return fn
+
+    return wrap
+
+
+@_pair_op("attenuate")
+def attenuate(noisy, clean, seed, keep=(0.0, 1.0)):
+    """The noise drawn so far times `keep`: clean + keep · (noisy - clean)."""
+    return clean + _draw(keep, seed) * (noisy - clean), clean
+
+
+def _percentile(image, q: float):
+    flat = tf.sort(tf.reshape(image, [-1]))
+    n = tf.shape(flat)[0]
+    return flat[tf.cast(tf.round(q / 100.0 * tf.cast(n - 1, tf.float32)), tf.int32)]
+
+
+@_pair_op("renormalize")
+def renormalize(noisy, clean, seed, low=0.5, high=99.5):
+    """Noisy and clean mapped by the same affine map that takes the noisy image's `low` and `high`
+    percentiles to 0 and 1, both clipped to [0, 1] (a real scan is normalized by its own, noisy, range)."""
+    lo, hi = _percentile(noisy, low), _percentile(noisy, high)
+    scale = tf.maximum(hi - lo, 1e-6)
+    return (tf.clip_by_value((noisy - lo) / scale, 0.0, 1.0),
+            tf.clip_by_value((clean - lo) / scale, 0.0, 1.0))
+
+
 PRESETS: dict[str, list[dict]] = {
     # Stripe bands plus Gaussian noise, as in the STM autoencoder thesis.
     "thesis": [
@@ -264,6 +300,13 @@ PRESETS: dict[str, list[dict]] = {
         {"type": "salt_pepper", "p": 0.15, "fraction": (0.0005, 0.005)},
     ],
 }
+# "wide" plus light and near-clean scans (a third of the draws keep at most half of their noise) and, for half
+# of the draws, the normalization of a real scan by its own noisy range (LineSpec's stage 4, issue 17).
+PRESETS["wide_norm"] = [
+    *PRESETS["wide"],
+    {"type": "attenuate", "p": 0.3, "keep": (0.0, 0.5)},
+    {"type": "renormalize", "p": 0.5, "low": 0.5, "high": 99.5},
+]
 
 
 def resolve(spec) -> list[dict]:
@@ -276,11 +319,12 @@ def resolve(spec) -> list[dict]:
     for item in spec:
         item = dict(item)
         kind = item.pop("type", None)
-        if kind not in _NOISES:
+        if kind not in _NOISES and kind not in _PAIR_OPS:
             raise ValueError(f"unknown noise type {kind!r}; known: {', '.join(names())}")
         p = float(item.pop("p", 1.0))
-        fn = _NOISES[kind]
-        allowed = set(fn.__code__.co_varnames[2 : fn.__code__.co_argcount])
+        fn = _NOISES.get(kind) or _PAIR_OPS[kind]
+        first = 2 if kind in _NOISES else 3  # (image, seed) or (noisy, clean, seed)
+        allowed = set(fn.__code__.co_varnames[first : fn.__code__.co_argcount])
         unknown = set(item) - allowed
         if unknown:
             raise ValueError(f"noise {kind!r} has no parameter {sorted(unknown)[0]!r}; known: {sorted(allowed)}")
@@ -289,21 +333,32 @@ def resolve(spec) -> list[dict]:
 
 
 def apply(image, seed, spec) -> tf.Tensor:
+    """The noisy image of `apply_pair` (clean `image` → noisy, in [0, 1])."""
+    return apply_pair(image, seed, spec)[0]
+
+
+def apply_pair(image, seed, spec) -> tuple[tf.Tensor, tf.Tensor]:
     """Apply a composition of noises in order, each with its probability; clip the result to [0, 1].
+    Returns (noisy, clean): clean is `image`, or its renormalized copy after a `renormalize`.
     A noise that is not drawn is not computed (`tf.cond`)."""
     specs = resolve(spec)
     if not specs:
-        return image
+        return image, image
+    noisy, clean = image, image
     for item, s in zip(specs, _seeds(seed, len(specs))):
         params = {k: v for k, v in item.items() if k not in ("type", "p")}
         s_p, s_fn = _seeds(s, 2)
-        fn = _NOISES[item["type"]]
+        if item["type"] in _PAIR_OPS:
+            op = _PAIR_OPS[item["type"]]
+        else:
+            fn = _NOISES[item["type"]]
+            op = lambda noisy, clean, s, fn=fn, **kw: (fn(noisy, s, **kw), clean)  # noqa: E731
         if item["p"] >= 1.0:
-            image = fn(image, s_fn, **params)
+            noisy, clean = op(noisy, clean, s_fn, **params)
         elif item["p"] > 0.0:
-            image = tf.cond(
+            noisy, clean = tf.cond(
                 tf.random.stateless_uniform([], s_p) < item["p"],
-                lambda fn=fn, image=image, s_fn=s_fn, params=params: fn(image, s_fn, **params),
-                lambda image=image: image,
+                lambda op=op, noisy=noisy, clean=clean, s_fn=s_fn, params=params: op(noisy, clean, s_fn, **params),
+                lambda noisy=noisy, clean=clean: (noisy, clean),
             )
-    return tf.clip_by_value(image, 0.0, 1.0)
+    return tf.clip_by_value(noisy, 0.0, 1.0), clean

@@ -178,8 +178,8 @@ def test_each_noise_is_deterministic_under_its_seed(name):
 
 def test_maed_preset_is_exactly_its_three_noises():
     assert [s["type"] for s in noise.resolve("maed")] == ["line_offsets", "gaussian", "periodic"]
-    assert set(s["type"] for s in noise.resolve("wide")) == set(noise.names())
-    assert set(s["type"] for s in noise.resolve("stm")) == set(noise.names()) - {"creep"}
+    assert set(s["type"] for s in noise.resolve("wide_norm")) == set(noise.names())
+    assert set(s["type"] for s in noise.resolve("stm")) == set(noise.names()) - {"creep", "attenuate", "renormalize"}
 
 
 @pytest.mark.parametrize("preset", ["stm", "maed", "thesis"])
@@ -225,3 +225,26 @@ def test_noise_preview_cli_writes_png(tmp_path):
 
     result = CliRunner().invoke(app, ["noise-preview", recipe, "-o", str(tmp_path / "x.jpg")])
     assert result.exit_code == 2 and "name it *.png" in result.output
+
+
+def test_attenuate_scales_the_noise_drawn_so_far():
+    spec = [{"type": "gaussian", "p": 1.0, "sigma": 0.05}, {"type": "attenuate", "p": 1.0, "keep": 0.2}]
+    full = noise.apply(_img(128, 128), tf.constant([3, 3]), spec[:1]).numpy() - 0.5
+    light = noise.apply(_img(128, 128), tf.constant([3, 3]), spec).numpy() - 0.5
+    assert abs(light.std() - 0.2 * 0.05) < 0.002
+    assert full.std() > 0.045
+
+
+def test_renormalize_maps_noisy_and_clean_by_the_noisy_range_like_level_prepare():
+    from stm_zoo import level
+
+    clean = tf.constant(np.tile(np.linspace(0.2, 0.8, 64, dtype=np.float32), (64, 1))[..., None])
+    spec = [{"type": "creep", "p": 1.0, "offset": 0.5, "lines": 10.0, "outliers": 1, "outlier_offset": 1.0},
+            {"type": "renormalize", "p": 1.0}]
+    noisy, target = noise.apply_pair(clean, tf.constant([1, 2]), spec)
+    raw = noise.creep(clean, noise._seeds(noise._seeds(tf.constant([1, 2]), 2)[0], 2)[1], offset=0.5, lines=10.0,
+                      outliers=1, outlier_offset=1.0).numpy()[..., 0]
+    expected, norm = level.normalize(raw)
+    np.testing.assert_allclose(noisy.numpy()[..., 0], expected, atol=0.02)
+    np.testing.assert_allclose(target.numpy()[..., 0], np.clip(norm.apply(clean.numpy()[..., 0]), 0, 1), atol=0.02)
+    assert np.ptp(target.numpy()) < 0.9  # the outlier line and the creep stretched the range: contrast shrinks

@@ -159,7 +159,7 @@ def pairs(
         y0 = tf.random.stateless_uniform([], seeds[1], 0, h - crop + 1, dtype=tf.int64)
         x0 = tf.random.stateless_uniform([], seeds[2], 0, w - crop + 1, dtype=tf.int64)
         clean = augment_patch(image[y0 : y0 + crop, x0 : x0 + crop], seeds[3], patch_size, **augment)
-        noisy = noise_lib.apply(clean, seeds[4], specs)
+        noisy, clean = noise_lib.apply_pair(clean, seeds[4], specs)
         return noisy, clean
 
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=fresh_each_iteration).batch(2).skip(skip)

@@ -66,6 +66,20 @@ def distribution(config: dict):
     return _ShardLastAxis(layout_map=keras.distribution.LayoutMap(mesh), batch_dim_name="batch")
 
 
+def describe(config: dict) -> str:
+    """Where the recipe trains, for the user: e.g. '4 TPU devices, data parallel, mixed_bfloat16'."""
+    devices = keras.distribution.list_devices()
+    kind = devices[0].split(":")[0].upper()
+    layout = distribution(config)
+    if layout is None:
+        where = f"1 {kind} device" if len(devices) == 1 else f"1 of {len(devices)} {kind} devices"
+    elif config["model_parallel"] == 1:
+        where = f"{len(devices)} {kind} devices, data parallel"
+    else:
+        where = f"{len(devices)} {kind} devices, data × model parallel ({config['model_parallel']} per model)"
+    return f"{where}, {config['precision']}"
+
+
 @contextlib.contextmanager
 def scope(config: dict):
     """Device layout and dtype policy of the recipe for what runs inside (build, compile, fit); both restored
