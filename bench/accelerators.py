@@ -90,7 +90,7 @@ def main():
         cores = expected / rate
         rows.append({"device": name, **spec, "compute_bound": compute, "memory_bound": memory,
                      "expected": expected, "host_cores": cores})
-        print(f"| {name} | {spec['tflops']:.0f} | {compute:.0f} | {memory:.0f} | {expected:.0f} | {cores:.0f} |")
+        print(f"| {name} | {spec['tflops']:.0f} | {compute:.0f} | {memory:.0f} | {expected:.0f} | {cores:.1f} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"backbone": args.backbone, "batch": args.batch, **cost, "pipeline_patches_per_s_per_core": rate,

@@ -122,13 +122,19 @@ def denoise(
     for path, why in skipped:
         typer.secho(f"skipped: {path}: {why}", err=True, fg=typer.colors.YELLOW)
     failed = []
-    with typer.progressbar(jobs, label="denoising", file=sys.stderr) as bar:
+    with typer.progressbar(jobs, label="denoising", file=sys.stderr,
+                           item_show_func=lambda job: job[0].name if job else None) as bar:
         for path, target in bar:
+
+            def tiles(done: int, total: int) -> None:  # within one large scan
+                bar.label = f"denoising (tile {done}/{total})" if total > 1 and done < total else "denoising"
+                bar.render_progress()
+
             try:
                 if target.resolve() == path.resolve():
                     raise ValueError("output would overwrite the input")
                 scan = io.read(path, channel=channel, unscanned="keep")
-                result = inference.denoise(scan, net, tile=tile, overlap=overlap, level=level)
+                result = inference.denoise(scan, net, tile=tile, overlap=overlap, level=level, progress=tiles)
                 result.metadata["model"] = model  # as given: a zoo name or a .keras file
                 io.write(result, target, original=scan)
                 notes = [inference.describe_missing(scan.data)]

@@ -55,11 +55,13 @@ def check_options(tile: int = 256, overlap: int = 32, level: str = "plane") -> N
         raise ValueError(f"level must be one of {', '.join(LEVELS)}; got {level!r}")
 
 
-def predict_tiled(model, image: np.ndarray, tile: int = 256, overlap: int = 32, batch_size: int = 4) -> np.ndarray:
+def predict_tiled(model, image: np.ndarray, tile: int = 256, overlap: int = 32, batch_size: int = 4,
+                  progress=None) -> np.ndarray:
     """Apply `model` to a 2-D float image in [0, 1] of any size; returns float32 of the same shape.
 
     Images no larger than one tile are run whole (padded by reflection to a multiple of 64). Larger images
     are cut into `tile`² tiles overlapping by `overlap` pixels and blended with a raised-cosine window.
+    `progress(done, total)` is called with the tiles done after each batch of tiles.
     """
     image = np.asarray(image, np.float32)
     if image.ndim != 2:
@@ -89,11 +91,14 @@ def predict_tiled(model, image: np.ndarray, tile: int = 256, overlap: int = 32, 
         for j, (y, x) in enumerate(chunk):
             total[y : y + th, x : x + tw] += out[j, :, :, 0] * weight
             norm[y : y + th, x : x + tw] += weight
+        if progress is not None:
+            progress(i + len(chunk), len(positions))
     total /= norm
     return total[:h, :w]
 
 
-def denoise(data, model, tile: int = 256, overlap: int = 32, batch_size: int = 4, level: str = "plane"):
+def denoise(data, model, tile: int = 256, overlap: int = 32, batch_size: int = 4, level: str = "plane",
+            progress=None):
     """Denoise a 2-D array or a `stm_zoo.io.Scan`; returns the same type and shape, in the input's units.
 
     The plane fitted to the input is removed and a robust [0, 1] normalization applied for the model, then
@@ -108,6 +113,7 @@ def denoise(data, model, tile: int = 256, overlap: int = 32, batch_size: int = 4
     NaN/Inf pixels are allowed: rows with no finite pixel (an aborted scan) are not denoised, other NaN/Inf
     pixels get their nearest finite neighbour's value for the model; all are NaN in the result
     (`describe_missing` says so in one line). tile, overlap and level are checked before `model` loads.
+    `progress(done, total)`: tiles done, as in `predict_tiled`.
     """
     from stm_zoo import level as leveling
     from stm_zoo.io import Scan
@@ -140,7 +146,8 @@ def denoise(data, model, tile: int = 256, overlap: int = 32, batch_size: int = 4
     if any_holes:
         normalized = norm.apply(leveling.fill_nonfinite(leveled))
     del leveled
-    result = norm.inverse(predict_tiled(model, normalized, tile=tile, overlap=overlap, batch_size=batch_size))
+    result = norm.inverse(predict_tiled(model, normalized, tile=tile, overlap=overlap, batch_size=batch_size,
+                                              progress=progress))
     del normalized
     if level == "rows":
         result = leveling.align_rows(result, "median_diff")

@@ -206,3 +206,40 @@ print("ok")
     env["KERAS_HOME"] = str(tmp_path)  # no keras.json: Keras' own default backend
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
     assert proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
+
+
+def test_tiles_done_are_reported_within_a_scan():
+    calls = []
+    inference.predict_tiled(identity_model(), np.zeros((600, 600), np.float32), tile=128, overlap=32, batch_size=4,
+                            progress=lambda done, total: calls.append((done, total)))
+    total = calls[-1][1]
+    assert total == 36 and [d for d, _ in calls] == [4, 8, 12, 16, 20, 24, 28, 32, 36]
+
+
+def test_cli_denoise_bar_names_the_file_and_its_tiles_on_a_terminal(tmp_path):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    model_path = tmp_path / "identity.keras"
+    identity_model().save(model_path)
+    np.save(tmp_path / "big_scan.npy", np.random.default_rng(0).random((700, 700)).astype(np.float32))
+    main, terminal = pty.openpty()
+    proc = subprocess.run([sys.executable, "-m", "stm_zoo.cli", "denoise", str(tmp_path / "big_scan.npy"), "--model",
+                           str(model_path), "--output", str(tmp_path / "out"), "--tile", "128"],
+                          stderr=terminal, stdout=subprocess.PIPE, text=True, timeout=300)
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main)
+    assert proc.returncode == 0, proc.stdout
+    text = shown.decode(errors="replace")
+    assert "big_scan.npy" in text and "tile 4/49" in text
