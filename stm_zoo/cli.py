@@ -79,7 +79,8 @@ def denoise(
     level: str = typer.Option("plane", "--level", help="Leveling of the result: plane (default: plane-leveled, zero "
                               "mean, as Gwyddion's Plane level) | rows (also align rows by the median of differences, "
                               "then plane) | none (the input's plane added back: absolute heights and tilt)"),
-    tile: int = typer.Option(256, help="Tile side in pixels (multiple of 64)"),
+    tile: Optional[int] = typer.Option(None, help="Tile side in pixels (multiple of 64); default 1024 for linespec "
+                                       "(whole lines and lattices), 256 for the others"),
     overlap: int = typer.Option(32, help="Tile overlap in pixels"),
 ):
     """Denoise STM files of any size; results keep the input's shape (unscanned rows NaN) and physical units."""

@@ -2,7 +2,9 @@
 
 One tiling routine serves every model. Tiles have one fixed shape (a multiple of 64, so every zoo model's
 stride or window fits) and are fed in fixed-size batches, so the model compiles once per tile shape and memory
-stays flat as the image grows. Partial scans keep their shape: NaN where nothing was measured.
+stays flat as the image grows. A model with layers that see the whole image (`whole_image = True`: LineSpec's
+whole-line and Fourier layers) gets 1024² tiles, one at a time, so a scan up to 1024² runs whole; every other
+model 256² tiles, four at a time. Partial scans keep their shape: NaN where nothing was measured.
 """
 
 import weakref
@@ -12,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 TILE_MULTIPLE = 64
+LOCAL_TILE, WHOLE_IMAGE_TILE = 256, 1024
+BATCH_PIXELS = 4 * LOCAL_TILE * LOCAL_TILE  # pixels per batch of tiles when the batch size is not given
 LEVELS = ("plane", "rows", "none")  # leveling of the result; see `denoise`
 _FAST_GRAPHS = weakref.WeakKeyDictionary()  # model → its `models.fast_graph.fast_graph`, compiled once per model
 
@@ -45,28 +49,39 @@ def _round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
-def check_options(tile: int = 256, overlap: int = 32, level: str = "plane") -> None:
-    """Raise a one-line ValueError for a tile, overlap or level that `denoise` refuses (cheap: no model)."""
-    if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or tile <= 0 or tile % TILE_MULTIPLE:
+def default_tile(model) -> int:
+    """1024 for a model with a layer that sees the whole image (`whole_image`), else 256."""
+    return WHOLE_IMAGE_TILE if any(getattr(layer, "whole_image", False) for layer in model.layers) else LOCAL_TILE
+
+
+def check_options(tile: int | None = None, overlap: int = 32, level: str = "plane") -> None:
+    """Raise a one-line ValueError for a tile, overlap or level that `denoise` refuses (cheap: no model).
+    tile None: the model's `default_tile`."""
+    if tile is not None and (isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or tile <= 0
+                             or tile % TILE_MULTIPLE):
         raise ValueError(f"tile must be a positive multiple of {TILE_MULTIPLE}, got {tile}")
-    if isinstance(overlap, bool) or not isinstance(overlap, (int, np.integer)) or not 0 <= overlap < tile // 2:
-        raise ValueError(f"overlap must be in [0, {tile // 2}), got {overlap}")
+    smallest = LOCAL_TILE if tile is None else tile
+    if isinstance(overlap, bool) or not isinstance(overlap, (int, np.integer)) or not 0 <= overlap < smallest // 2:
+        raise ValueError(f"overlap must be in [0, {smallest // 2}), got {overlap}")
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}; got {level!r}")
 
 
-def predict_tiled(model, image: np.ndarray, tile: int = 256, overlap: int = 32, batch_size: int = 4,
+def predict_tiled(model, image: np.ndarray, tile: int | None = None, overlap: int = 32, batch_size: int | None = None,
                   progress=None) -> np.ndarray:
     """Apply `model` to a 2-D float image in [0, 1] of any size; returns float32 of the same shape.
 
     Images no larger than one tile are run whole (padded by reflection to a multiple of 64). Larger images
-    are cut into `tile`² tiles overlapping by `overlap` pixels and blended with a raised-cosine window.
+    are cut into `tile`² tiles (default: `default_tile(model)`) overlapping by `overlap` pixels and blended with
+    a raised-cosine window, `batch_size` tiles at a time (default: as many as fit 4 × 256² pixels, at least one).
     `progress(done, total)` is called with the tiles done after each batch of tiles.
     """
     image = np.asarray(image, np.float32)
     if image.ndim != 2:
         raise ValueError(f"expected a 2-D image, got shape {image.shape}")
+    tile = default_tile(model) if tile is None else tile
     check_options(tile, overlap)
+    batch_size = max(1, BATCH_PIXELS // (tile * tile)) if batch_size is None else batch_size
     h, w = image.shape
     th = min(tile, _round_up(h, TILE_MULTIPLE))
     tw = min(tile, _round_up(w, TILE_MULTIPLE))
@@ -97,8 +112,8 @@ def predict_tiled(model, image: np.ndarray, tile: int = 256, overlap: int = 32, 
     return total[:h, :w]
 
 
-def denoise(data, model, tile: int = 256, overlap: int = 32, batch_size: int = 4, level: str = "plane",
-            progress=None):
+def denoise(data, model, tile: int | None = None, overlap: int = 32, batch_size: int | None = None,
+            level: str = "plane", progress=None):
     """Denoise a 2-D array or a `stm_zoo.io.Scan`; returns the same type and shape, in the input's units.
 
     The plane fitted to the input is removed and a robust [0, 1] normalization applied for the model, then
@@ -113,7 +128,7 @@ def denoise(data, model, tile: int = 256, overlap: int = 32, batch_size: int = 4
     NaN/Inf pixels are allowed: rows with no finite pixel (an aborted scan) are not denoised, other NaN/Inf
     pixels get their nearest finite neighbour's value for the model; all are NaN in the result
     (`describe_missing` says so in one line). tile, overlap and level are checked before `model` loads.
-    `progress(done, total)`: tiles done, as in `predict_tiled`.
+    tile, batch_size, `progress(done, total)`: as in `predict_tiled`.
     """
     from stm_zoo import level as leveling
     from stm_zoo.io import Scan

@@ -242,4 +242,16 @@ def test_cli_denoise_bar_names_the_file_and_its_tiles_on_a_terminal(tmp_path):
     os.close(main)
     assert proc.returncode == 0, proc.stdout
     text = shown.decode(errors="replace")
-    assert "big_scan.npy" in text and "tile 4/49" in text
+    assert "big_scan.npy" in text and "tile 16/49" in text  # 128² tiles: 16 per batch of 4 × 256² pixels
+
+
+def test_linespec_runs_whole_scans_up_to_1024_and_local_models_in_256_tiles(autoencoder):
+    linespec = stm_zoo.models.build("linespec", filters=8, row_features=4)
+    assert inference.default_tile(linespec) == 1024 and inference.default_tile(autoencoder) == 256
+    image = np.random.default_rng(0).random((600, 700), dtype=np.float32)
+    calls = []
+    out = inference.predict_tiled(linespec, image, progress=lambda done, total: calls.append((done, total)))
+    assert out.shape == image.shape and calls == [(1, 1)]  # one tile: whole lines, the whole lattice
+    calls.clear()
+    inference.predict_tiled(autoencoder, image, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(4, 9), (8, 9), (9, 9)]  # 3 × 3 tiles of 256², four per batch

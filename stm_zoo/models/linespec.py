@@ -31,6 +31,8 @@ class RowAttentionPool(layers.Layer):
     """`RowAttentionPool()([values, scores])`: per scan line, the softmax(scores)-weighted mean of `values`
     over the line's pixels: (B, H, W, C), (B, H, W, 1) → (B, H, 1, C)."""
 
+    whole_image = True  # denoise in tiles as large as memory allows (stm_zoo.inference.default_tile)
+
     def call(self, inputs):
         values, scores = inputs
         weights = ops.softmax(ops.cast(scores, "float32"), axis=2)
@@ -69,6 +71,8 @@ class SpectralGate(layers.Layer):
     back. The gain is a small per-frequency MLP of the log-amplitude's prominence over its circular local mean
     (windows `windows`) and of the frequency's radius, so it keeps sharp peaks (lattices) and damps the noise
     floor, wherever the peaks are."""
+
+    whole_image = True  # denoise in tiles as large as memory allows (stm_zoo.inference.default_tile)
 
     def __init__(self, windows=(5, 17), hidden: int = 16, **kwargs):
         super().__init__(**kwargs)
