@@ -3,8 +3,8 @@
     python bench/denoise_scale.py dncnn autoencoder_thesis maed_cnn-b7 --sizes 630,2048
 
 A model is a pretrained name, a `.keras` path, or `maed_cnn-b0` / `maed_cnn-b7` (untrained: the timing and
-memory do not depend on the weights). Each model runs in its own process; a first call on a 512² scan
-(compiling the batch of tiles) is not timed. The scan is random texture on a ramp: time and memory do not depend on the content.
+memory do not depend on the weights). Each model runs in its own process; a first call on a scan just larger
+than one of its tiles (compiling the batch of tiles: 256² or, for LineSpec, 1024²) is not timed. The scan is random texture on a ramp: time and memory do not depend on the content.
 """
 
 import argparse
@@ -21,13 +21,14 @@ def measure(name: str, sizes: list[int]) -> dict:
     import numpy as np
 
     import stm_zoo
-    from stm_zoo import models
+    from stm_zoo import inference, models
 
     stm_zoo.fast_cpu()  # compile cache, memory reuse, XLA:CPU flags
 
     model = models.build("maed_cnn", **UNTRAINED[name]) if name in UNTRAINED else models.load(name)
     rng = np.random.default_rng(0)
-    stm_zoo.denoise(rng.random((512, 512), dtype=np.float32), model)  # compile the batch of 4 tiles
+    warm = inference.default_tile(model) + inference.TILE_MULTIPLE
+    stm_zoo.denoise(rng.random((warm, warm), dtype=np.float32), model)  # compile the batch of tiles
     row = {"model": name}
     for size in sizes:
         scan = rng.random((size, size)).astype(np.float32) * 0.1 + np.linspace(0, 1, size)[None, :].astype(np.float32)
