@@ -162,7 +162,7 @@ def denoise(data, model, tile: int | None = None, overlap: int = 32, batch_size:
         normalized = norm.apply(leveling.fill_nonfinite(leveled))
     del leveled
     result = norm.inverse(predict_tiled(model, normalized, tile=tile, overlap=overlap, batch_size=batch_size,
-                                              progress=progress))
+                                        progress=progress))
     del normalized
     if level == "rows":
         result = leveling.align_rows(result, "median_diff")
