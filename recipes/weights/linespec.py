@@ -5,11 +5,11 @@ lattice is seen whole, the `wide` noise preset (clean to heavy), MSE plus an FFT
 
     stm-zoo fit recipes/weights/linespec.py
 
-That is stage 1 (2,000 steps); the published weights went on from it in four stages with `init_from` (commands
+That is stage 1 (2,000 steps); the published weights went on from it in five stages with `init_from` (commands
 and numbers in weights/README.md): 600 steps of 16 × 128² at lr 3e-4, 700 steps of 4 × 256² at lr 1e-4, then
-twice 900 steps of 4 × 256² at lr 1e-4 with the `wide_norm` noise; the last stage:
-    stm-zoo fit recipes/weights/linespec.py --set init_from=weights/in_training/linespec-stage4-900steps.keras \
-        --set learning_rate=1e-4 --set epochs=18 --set seed=8 --set noise=wide_norm --out runs/weights/linespec_stage5
+three times 900 steps of 4 × 256² at lr 1e-4 with the `wide_norm` noise; the last stage:
+    stm-zoo fit recipes/weights/linespec.py --set init_from=weights/in_training/linespec-stage5-900steps.keras \
+        --set learning_rate=1e-4 --set epochs=18 --set seed=9 --set noise=wide_norm --out runs/weights/linespec_stage6
 """
 
 
