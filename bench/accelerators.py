@@ -13,7 +13,6 @@ squeeze-excitation elementwise work move many bytes per FLOP).
 """
 
 import argparse
-import json
 
 import stm_zoo
 
@@ -24,6 +23,7 @@ import jax.numpy as jnp
 from pipeline import patches_per_second
 
 from stm_zoo import models
+from stm_zoo._atomic import write_json
 from stm_zoo.data import pipeline as data_pipeline
 
 # Published dense peak rates (bfloat16 / fp16 tensor units) and HBM bandwidth of one chip / card.
@@ -92,9 +92,8 @@ def main():
                      "expected": expected, "host_cores": cores})
         print(f"| {name} | {spec['tflops']:.0f} | {compute:.0f} | {memory:.0f} | {expected:.0f} | {cores:.1f} |")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"backbone": args.backbone, "batch": args.batch, **cost, "pipeline_patches_per_s_per_core": rate,
-                       "devices": rows}, f, indent=1)
+        write_json(args.json, {"backbone": args.backbone, "batch": args.batch, **cost,
+                               "pipeline_patches_per_s_per_core": rate, "devices": rows})
 
 
 if __name__ == "__main__":

@@ -29,10 +29,11 @@ def fit_plane(data) -> np.ndarray:
     x = np.arange(cols) / max(cols - 1, 1) - 0.5  # centred, unit range: a well-conditioned fit
     y = np.arange(rows) / max(rows - 1, 1) - 0.5
     ok = np.isfinite(data)
-    z = data if ok.all() else np.where(ok, data, 0.0)
+    complete = ok.all()
+    z = data if complete else np.where(ok, data, 0.0)
     # Normal equations from row and column sums: no N×3 design matrix, so memory stays at one image.
     per_col, per_row = ok.sum(axis=0), ok.sum(axis=1)
-    sxy = x.sum() * y.sum() if ok.all() else y @ np.einsum("ij,j->i", ok, x)
+    sxy = x.sum() * y.sum() if complete else y @ np.einsum("ij,j->i", ok, x)
     normal = np.array([[ok.sum(), per_col @ x, per_row @ y],
                        [per_col @ x, per_col @ x**2, sxy],
                        [per_row @ y, sxy, per_row @ y**2]], dtype=np.float64)

@@ -47,8 +47,6 @@ def test_colab_notebook_runs_on_four_virtual_devices(tmp_path):
             if "stm-zoo fit" in command:
                 command += TINY
             proc = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True, timeout=900)
-        elif source.lstrip().startswith("%pip"):
-            continue  # installed already
         else:
             proc = subprocess.run([sys.executable, "-c", local(source)], env=env, capture_output=True, text=True,
                                   timeout=300)
