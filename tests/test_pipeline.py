@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from stm_zoo.data import augment, pipeline, simulate
@@ -53,3 +54,27 @@ def test_default_data_is_embedded():
     assert len(images) >= 16
     for im in images:
         assert im.ndim == 2 and im.dtype == np.float32 and 0 <= im.min() and im.max() <= 1
+
+
+def test_simulate_share_mixes_real_scans_in_by_count():
+    ramp = np.linspace(0, 1, 64, dtype=np.float32)
+    real = [np.repeat(ramp[:, None], 64, axis=1)] * 2  # varies down the scan (survives flips and normalization)
+    sim = [np.repeat(np.linspace(0, 1, 128, dtype=np.float32)[None], 128, axis=0)] * 6  # varies along the line
+    weights = pipeline.mixed_weights(real + sim, len(real), share=0.25, patch_size=64)
+    np.testing.assert_allclose(weights[:2], [0.375, 0.375])
+    np.testing.assert_allclose(weights.sum(), 1.0)
+    ds = pipeline.pairs(real + sim, patch_size=64, noise=[], augment={"rotation_deg": 0.0}, seed=3, weights=weights)
+    from_real = [float(np.ptp(clean.numpy()[:, 0, 0])) > 0.5 for _, clean in ds.take(200)]
+    assert 0.65 < np.mean(from_real) < 0.85  # 75 %; by crop positions the real scans would get 2 of 8,387 draws
+
+
+def test_simulate_share_is_checked():
+    with pytest.raises(ValueError, match="simulate.share must be a number in"):
+        pipeline.check_simulate({"share": 1.5})
+    with pytest.raises(ValueError, match="simulate.share applies only to data='default'"):
+        pipeline.training_datasets("synthetic", patch_size=32, batch_size=2, validation_steps=1,
+                                   simulate={"share": 0.5})
+    train, _ = pipeline.training_datasets("default", patch_size=32, batch_size=2, validation_steps=1,
+                                          simulate={"count": 4, "size_px": 48, "share": 0.5})
+    noisy, clean = next(iter(train))
+    assert noisy.shape == clean.shape == (2, 32, 32, 1)

@@ -32,9 +32,11 @@ def default_images(simulate: dict | None = None) -> list[np.ndarray]:
 
 
 def simulated_images(simulate: dict | None, *, seed: int, count: int) -> list[np.ndarray]:
-    """A pool of simulated surfaces. `simulate` holds the pool's `count` and `size_px` (256 by default) and
-    overrides of the simulator's parameters (`stm_zoo.data.simulate.DEFAULTS`)."""
+    """A pool of simulated surfaces. `simulate` holds the pool's `count` and `size_px` (256 by default), its
+    `share` of the patches (data="default", see `training_datasets`) and overrides of the simulator's parameters
+    (`stm_zoo.data.simulate.DEFAULTS`)."""
     params = dict(simulate or {})
+    params.pop("share", None)
     count = int(params.pop("count", count))
     size = int(params.pop("size_px", 256))
     return simulator.surfaces(count, seed=seed, size_px=size, params=params)
@@ -43,6 +45,9 @@ def simulated_images(simulate: dict | None, *, seed: int, count: int) -> list[np
 def check_simulate(simulate: dict) -> None:
     """One-line ValueError for a bad `simulate` recipe field."""
     params = dict(simulate)
+    share = params.pop("share", 0.5)
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+        raise ValueError(f"simulate.share must be a number in [0, 1], got {share!r}")
     for key in ("count", "size_px"):
         if key in params and (not isinstance(params[key], int) or params.pop(key) < (1 if key == "count" else 16)):
             raise ValueError(f"simulate.{key} must be an integer ≥ {1 if key == 'count' else 16}")
@@ -100,6 +105,14 @@ def train_validation_images(source: str, simulate: dict | None = None):
     return split(clean_images(source, simulate))
 
 
+def mixed_weights(images: list[np.ndarray], real: int, share: float, patch_size: int) -> np.ndarray:
+    """Draw probabilities for `pairs`: the first `real` images (the embedded real scans) take 1 − `share` of
+    the patches, each scan equally; the simulated rest take `share`, in proportion to their crop positions."""
+    areas = np.array([max(h - patch_size + 1, 1) * max(w - patch_size + 1, 1) for h, w in
+                      (im.shape for im in images[real:])], np.float64)
+    return np.concatenate([np.full(real, (1 - share) / real), share * areas / areas.sum()])
+
+
 def split(images: list[np.ndarray], every: int = 5) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Hold out every `every`-th image for validation (all images serve both when there are too few)."""
     if len(images) < every:
@@ -136,8 +149,12 @@ def pairs(
     seed: int = 0,
     fresh_each_iteration: bool = True,
     skip: int = 0,
+    weights: np.ndarray | None = None,
 ) -> tf.data.Dataset:
     """An infinite dataset of (noisy, clean) patches of shape (P, P, 1).
+
+    `weights`: each image's relative chance to be drawn (default: its number of crop positions, so every crop
+    position of every image is equally likely).
 
     Each element gets its own stateless seed from `tf.data.Dataset.random(seed)`; with
     `fresh_each_iteration` every new iteration (epoch) draws new crops, augmentations and noise.
@@ -147,8 +164,9 @@ def pairs(
     specs = noise_lib.resolve(noise)
     crop = crop_size_for(patch_size, augment["rotation_deg"])
     flat, offsets, shapes = _pack(images, crop)
-    areas = tf.cast((shapes[:, 0] - crop + 1) * (shapes[:, 1] - crop + 1), tf.float32)
-    logits = tf.math.log(areas)[None]
+    if weights is None:
+        weights = tf.cast((shapes[:, 0] - crop + 1) * (shapes[:, 1] - crop + 1), tf.float32)
+    logits = tf.math.log(tf.constant(weights, tf.float32))[None]
 
     @tf.autograph.experimental.do_not_convert  # plain tf ops; no Python control flow to convert
     def make(element_seed):
@@ -181,10 +199,21 @@ def training_datasets(
     """(train, validation): train is one infinite stream of fresh draws, fixed by `seed` and the position in it
     (iterating it again starts it again; `skip_batches` starts it that many batches in, so that a run resumed
     after k batches sees what an uninterrupted run sees from batch k on); validation is fixed (same noise every
-    epoch)."""
-    train_images, val_images = train_validation_images(source, simulate)
+    epoch). `simulate["share"]` (data="default"): the simulated pool's share of the training patches, the rest
+    drawn from the embedded real scans, each equally (without it, every crop position of every image is equally
+    likely, which draws a real scan no larger than the patch almost never)."""
+    weights = None
+    if "share" in (simulate or {}):
+        if source != "default":
+            raise ValueError(f"simulate.share applies only to data='default', not {source!r}")
+        real_train, real_val = split(embedded_real_images())
+        sim_train, sim_val = split(simulated_images(simulate, seed=2024, count=DEFAULT_SIMULATED))
+        train_images, val_images = real_train + sim_train, real_val + sim_val
+        weights = mixed_weights(train_images, len(real_train), simulate["share"], patch_size)
+    else:
+        train_images, val_images = train_validation_images(source, simulate)
     train = pairs(train_images, patch_size=patch_size, noise=noise, augment=augment, seed=seed,
-                  fresh_each_iteration=False, skip=skip_batches * batch_size)
+                  fresh_each_iteration=False, skip=skip_batches * batch_size, weights=weights)
     val = pairs(val_images, patch_size=patch_size, noise=noise, augment=augment, seed=seed + 1,
                 fresh_each_iteration=False)
     return batched(train, val, batch_size=batch_size, validation_steps=validation_steps)

@@ -19,7 +19,7 @@ DEFAULTS: dict = {
     "model": "autoencoder_thesis",
     "model_kwargs": {},
     "data": "default",
-    "simulate": {},  # data "default" / "synthetic": simulated pool {"count", "size_px", simulator parameters}
+    "simulate": {},  # data "default" / "synthetic": simulated pool {"count", "size_px", "share", simulator parameters}
     "patch_size": 128,
     "batch_size": 8,
     "epochs": 10,
@@ -122,6 +122,8 @@ def validate(config: dict) -> dict:
                 raise ValueError(f"simulate applies only to the supervised trainer, not {full['trainer']!r}")
             if full["data"] not in ("default", "synthetic"):
                 raise ValueError(f"simulate applies only to data 'default' or 'synthetic', not {full['data']!r}")
+            if "share" in full["simulate"] and full["data"] != "default":
+                raise ValueError(f"simulate.share applies only to data 'default', not {full['data']!r}")
             pipeline.check_simulate(full["simulate"])
     except ValueError as e:
         raise RecipeError(str(e)) from None
