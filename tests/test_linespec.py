@@ -5,7 +5,7 @@ import pytest
 
 import stm_zoo.models as zoo
 from stm_zoo.training import losses
-from stm_zoo.models.linespec import RowAttentionPool, SpectralGate, SubtractRows
+from stm_zoo.models.linespec import RowAttentionPool, RowProfile, SpectralGate, SubtractRows
 
 
 def test_row_pool_with_equal_scores_is_the_row_mean():
@@ -28,6 +28,37 @@ def test_subtract_rows_removes_one_offset_per_line():
     offsets = np.array([0.1, -0.2, 0.3], "float32").reshape(1, 3, 1, 1)
     out = np.asarray(SubtractRows()([image + offsets, offsets]))
     np.testing.assert_allclose(out, 0.0, atol=1e-7)
+
+
+def test_row_profile_adds_up_the_steps_with_zero_mean():
+    steps = np.array([0.0, 0.2, -0.1, 0.0, 0.5], "float32").reshape(1, 5, 1, 1)
+    profile = np.asarray(RowProfile()(steps))[0, :, 0, 0]
+    np.testing.assert_allclose(profile, np.cumsum(steps.ravel()) - np.cumsum(steps.ravel()).mean(), atol=1e-6)
+
+
+def test_line_steps_follow_a_terrace_that_row_means_misjudge():
+    """With equal attention the step branch is the mean difference to the line above, summed down the scan: an
+    offset step under a terrace edge that crosses the lines is found up to the edge's few pixels."""
+    model = zoo.build("linespec", filters=4, row_features=4, spectral_branch=False)
+    for layer in model.layers:
+        if layer.name in ("step_rows", "step_step"):
+            kernel, bias = layer.get_weights()
+            kernel[:] = 0.0
+            if layer.name == "step_step":
+                kernel[0, 0, 0, 0] = 1.0  # step = the pooled difference (first pooled channel)
+            layer.set_weights([kernel, bias])
+        if layer.name == "step_c1":
+            layer.set_weights([np.zeros_like(w) for w in layer.get_weights()])  # equal scores
+    h, w = 48, 64
+    terrace = (np.arange(w)[None, :] > 10 + np.arange(h)[:, None]).astype("float32") * 0.3  # diagonal step edge
+    offsets = np.where(np.arange(h) >= 24, 0.2, 0.0).astype("float32")[:, None]
+    pooled = model.get_layer("step_profile").output
+    import keras
+
+    profile = np.asarray(keras.Model(model.inputs, pooled)((terrace + offsets)[None, :, :, None]))[0, :, 0, 0]
+    jump = profile[24] - profile[23]
+    assert jump == pytest.approx(0.2, abs=0.3 / w + 1e-5)  # one pixel of the edge moves per line
+    assert np.abs(np.diff(profile)[np.arange(h - 1) != 23]).max() <= 0.3 / w + 1e-5
 
 
 def _gate(bias: float) -> SpectralGate:
@@ -78,6 +109,19 @@ def test_ablations_drop_their_branch():
     no_fft = {layer.name for layer in zoo.build("linespec", filters=4, row_features=4, spectral_branch=False).layers}
     assert "line_corrected" not in no_row and "lattice" in no_row
     assert "lattice" not in no_fft and "line_corrected" in no_fft
+    no_steps = {layer.name for layer in zoo.build("linespec", filters=4, row_features=4, line_steps=False).layers}
+    assert "step_profile" in names and "step_profile" not in no_steps and "line_corrected" in no_steps
+
+
+def test_a_model_grown_by_the_step_branch_starts_from_the_trained_one():
+    old = zoo.build("linespec", filters=4, row_features=4, line_steps=False)
+    old.set_weights([np.random.default_rng(i).normal(0, 0.1, w.shape) for i, w in enumerate(old.get_weights())])
+    grown = zoo.build("linespec", filters=4, row_features=4)
+    assert zoo.copy_weights(old, grown) == ["step_diff", "step_c1", "step_score", "step_rows", "step_step"]
+    x = np.random.default_rng(5).random((1, 32, 40, 1)).astype("float32")
+    np.testing.assert_allclose(grown.predict(x, verbose=0), old.predict(x, verbose=0), atol=1e-6)
+    with pytest.raises(ValueError, match="layer 'step_diff' is not in the model"):
+        zoo.copy_weights(grown, old)
 
 
 def test_untrained_model_is_the_identity():

@@ -6,7 +6,9 @@ offset, and the periodic lattice that spans the scan. LineSpec adds one branch f
 1. **Row branch** (line offsets): local features → attention pooling along each whole scan line (a learned
    softmax over the row's pixels, so steps, scars and molecules can be given no weight) → dilated 1-D
    convolutions across rows → one offset per line, subtracted from the input. Each output row sees its whole
-   line, at any width.
+   line, at any width. Beside it (`line_steps`), a learned median-of-differences, as Gwyddion's row alignment:
+   each pixel's difference to the pixel above, attention-pooled along the line into one step per line, summed
+   down the scan; the two add up to the offsets (steps follow terraces that cover a different share of each line).
 2. **Spectral branch** (lattices): a learned Wiener-like gate in the 2-D Fourier domain. For every frequency
    it sees how far the log-amplitude stands above its local spectral background (two window sizes) and the
    frequency's radius, and passes or damps that frequency; the inverse FFT is the periodic part of the image
@@ -20,6 +22,7 @@ unknown width or takes an FFT); everything else is built-in. Any H×W; 1 channel
 """
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from stm_zoo.models.layers import CropToMatch, PadToMultiple
@@ -53,6 +56,21 @@ class SubtractRows(layers.Layer):
 
     def compute_output_shape(self, input_shapes):
         return input_shapes[0]
+
+
+@keras.saving.register_keras_serializable(package="stm_zoo")
+class RowProfile(layers.Layer):
+    """`RowProfile()(steps)`: steps from each line to the next (B, H, 1, C) → the profile they add up to down the
+    scan, shifted to zero mean over the lines (the level itself is the offset head's)."""
+
+    whole_image = True  # denoise in tiles as large as memory allows (stm_zoo.inference.default_tile)
+
+    def call(self, steps):
+        profile = ops.cumsum(ops.cast(steps, "float32"), axis=1)
+        return profile - ops.mean(profile, axis=1, keepdims=True)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
 
 
 def _circular_box_mean(a, size: int, axes=(2, 3)):
@@ -131,18 +149,36 @@ def _row_offsets(noisy, features: int, name: str):
     return layers.Conv2D(1, (5, 1), padding="same", kernel_initializer="zeros", name=f"{name}_offset")(r)
 
 
+def _line_steps(noisy, features: int, name: str):
+    """Per-line offsets from the steps between neighbouring lines: (B, H, W, 1) → (B, H, 1, 1), zero mean."""
+    above = layers.Conv2D(1, (2, 1), use_bias=False, trainable=False, name=f"{name}_diff")  # z[y] − z[y − 1]
+    diff = layers.ZeroPadding2D(((1, 0), (0, 0)), name=f"{name}_diff_pad")(above(noisy))
+    above.set_weights([np.array([-1.0, 1.0], np.float32).reshape(2, 1, 1, 1)])
+    f = _conv(layers.Concatenate(name=f"{name}_in")([diff, noisy]), features, f"{name}_c1")
+    scores = _conv(f, 1, f"{name}_score", kernel=1, activation=None)
+    values = layers.Concatenate(name=f"{name}_values")([diff, f])
+    pooled = RowAttentionPool(name=f"{name}_pool")([values, scores])  # (B, H, 1, features + 1)
+    r = layers.Conv2D(2 * features, (3, 1), padding="same", activation="relu", name=f"{name}_rows")(pooled)
+    r = layers.Concatenate(name=f"{name}_rows_in")([pooled, r])
+    steps = layers.Conv2D(1, (1, 1), kernel_initializer="zeros", name=f"{name}_step")(r)
+    return RowProfile(name=f"{name}_profile")(steps)
+
+
 @register(
     "linespec",
     description="stm-zoo's LineSpec: whole-line offset head + learned Fourier-domain lattice gate + small U-Net",
     source="stm-zoo (issue 17): row attention pooling, spectral gating (cf. FFT filtering, Wiener), U-Net",
 )
 def linespec(filters: int = 24, row_features: int = 16, row_branch: bool = True, spectral_branch: bool = True,
-             input_shape=(None, None, 1)) -> keras.Model:
-    """`row_branch` / `spectral_branch` = False drop a branch (the ablations of issue 17)."""
+             line_steps: bool = True, input_shape=(None, None, 1)) -> keras.Model:
+    """`row_branch` / `spectral_branch` / `line_steps` = False drop a branch (the ablations of issue 17; models
+    published before `line_steps` have none)."""
     noisy = keras.Input(shape=input_shape, name="noisy")
     corrected = noisy
     if row_branch:
         offsets = _row_offsets(noisy, row_features, "line")
+        if line_steps:
+            offsets = layers.Add(name="line_offsets")([offsets, _line_steps(noisy, row_features // 2, "step")])
         corrected = SubtractRows(name="line_corrected")([noisy, offsets])
     inputs = [corrected, noisy]
     if spectral_branch:

@@ -220,10 +220,11 @@ def check_init_from(spec: str, model: str, model_kwargs: dict) -> None:
         source = models.load(path)
     except ValueError as e:  # a damaged or foreign file: one line, never a traceback
         raise ValueError(f"{where}: does not load ({str(e).splitlines()[0]})") from None
-    target = models.build(model, **model_kwargs)
-    if [w.shape for w in source.weights] != [w.shape for w in target.weights]:
-        raise ValueError(f"{where}: its weights do not fit model={model!r} model_kwargs={model_kwargs!r}"
-                         f"{_describe_run(path)}; set model and model_kwargs to match")
+    try:
+        models.copy_weights(source, models.build(model, **model_kwargs))
+    except ValueError as e:
+        raise ValueError(f"{where}: its weights do not fit model={model!r} model_kwargs={model_kwargs!r} ({e})"
+                         f"{_describe_run(path)}; set model and model_kwargs to match") from None
 
 
 def _check_trainer_keys(full: dict) -> dict:
