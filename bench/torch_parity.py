@@ -33,8 +33,9 @@ def main():
     from stm_zoo.data import pipeline
 
     model = models.load(args.weights)
-    net = load_keras_weights(LineSpec(), model).eval()
-    assert sum(p.numel() for p in net.parameters()) == model.count_params()
+    steps = any(layer.name == "step_profile" for layer in model.layers)  # absent before the line-step branch
+    net = load_keras_weights(LineSpec(line_steps=steps), model).eval()
+    assert sum(p.numel() for p in net.parameters()) == sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     probes = keras.Model(model.input, [model.get_layer("line_corrected").output, model.get_layer("lattice").output,
                                        model.output])
 
@@ -53,13 +54,7 @@ def main():
         with torch.no_grad():
             t = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
             t_out = net(t).numpy().transpose(0, 2, 3, 1)
-            c = net.convs
-            # The same intermediate values by re-running the first stages (what LineSpec.forward computes).
-            feats = torch.relu(c["line_c2"](torch.relu(c["line_c1"](t))))
-            r = (torch.cat([feats, t], 1) * torch.softmax(c["line_score"](feats), dim=3)).sum(3, keepdim=True)
-            for i in range(4):
-                r = torch.relu(c[f"line_rows{i + 1}"](r))
-            t_corr = t - c["line_offset"](r)
+            t_corr = net.line_corrected(t)
             t_per = net.lattice(t_corr)
         d_out = float(np.abs(t_out - k_out).max())
         d_corr = float(np.abs(t_corr.numpy().transpose(0, 2, 3, 1) - k_corr).max())

@@ -5,7 +5,8 @@ The same layers as the Keras models; Adam, MSE. autoencoder_thesis: Conv2d 32 3�
 ReLU, MaxPool 2 | Conv 32 + ReLU, Upsample nearest 2, Conv 32 + ReLU, Upsample 2, Conv 1 3×3 + sigmoid (28,353
 parameters). dncnn: Conv 64 + ReLU, 15 × [Conv 64 no bias + BN(eps 1e-4) + ReLU], Conv 1 no bias = noise, output
 = clamp(input − noise, 0, 1) (556,096 parameters + 1,920 BN statistics). linespec: `LineSpec` below, the
-published defaults of `stm_zoo/models/linespec.py` layer for layer (416,508 parameters); `bench/torch_parity.py`
+defaults of `stm_zoo/models/linespec.py` layer for layer (417,143 parameters; Keras counts 2 more, the frozen taps
+of the line difference; `line_steps=False`: the models published before the line-step branch, 416,508); `bench/torch_parity.py`
 copies the published Keras weights into it and compares the outputs.
 Run as a worker process: `python bench/torch_ref.py --worker MODEL DATA_DIR` reads JSON commands on stdin and
 answers each on a stdout line starting with "@@" (see `bench/train_speed.py`). It times the NCHW and the
@@ -118,13 +119,18 @@ class SpectralGate(nn.Module):
 
 
 class LineSpec(nn.Module):
-    """`stm_zoo.models.linespec` with its published defaults (filters 24, row_features 16, both branches), NCHW.
+    """`stm_zoo.models.linespec` with its defaults (filters 24, row_features 16, every branch), NCHW.
     Module names are the Keras layer names (`convs["e1_down"]` ↔ layer "e1_down"), so weights copy by name."""
 
-    def __init__(self, filters: int = 24, row_features: int = 16):
+    def __init__(self, filters: int = 24, row_features: int = 16, line_steps: bool = True):
         super().__init__()
         f, r = filters, row_features
+        self.line_steps = line_steps
         convs = {"line_c1": (1, r, 3), "line_c2": (r, r, 3), "line_score": (r, 1, 1)}
+        if line_steps:
+            s = r // 2
+            convs |= {"step_c1": (2, s, 3), "step_score": (s, 1, 1), "step_rows": (s + 1, 2 * s, (3, 1)),
+                      "step_step": (3 * s + 1, 1, 1)}
         for i, d in enumerate((1, 2, 4, 8)):
             convs[f"line_rows{i + 1}"] = ((r + 1) if i == 0 else 2 * r, 2 * r, (5, 1), 1, (d, 1))
         convs["line_offset"] = (2 * r, 1, (5, 1))
@@ -137,8 +143,9 @@ class LineSpec(nn.Module):
             "correction": (f, 1, 3),
         })
         self.convs = nn.ModuleDict({name: SameConv2d(*spec) for name, spec in convs.items()})
-        for name in ("line_offset", "correction"):  # zero-initialized as in Keras
-            nn.init.zeros_(self.convs[name].weight)
+        for name in ("line_offset", "correction", "step_step"):  # zero-initialized as in Keras
+            if name in self.convs:
+                nn.init.zeros_(self.convs[name].weight)
         self.lattice = SpectralGate()
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
 
@@ -146,16 +153,29 @@ class LineSpec(nn.Module):
         x = self.convs[name](x)
         return torch.relu(x) if relu else x
 
-    def forward(self, noisy):
+    def line_corrected(self, noisy):
+        """The row branch: the input minus one offset per scan line."""
         c = self.conv
-        # Row branch: one offset per scan line.
         feats = c("line_c2", c("line_c1", noisy))
         scores = c("line_score", feats, relu=False)
         values = torch.cat([feats, noisy], dim=1)
         r = (values * torch.softmax(scores, dim=3)).sum(dim=3, keepdim=True)  # (B, features + 1, H, 1)
         for i in range(4):
             r = c(f"line_rows{i + 1}", r)
-        corrected = noisy - c("line_offset", r, relu=False)
+        offsets = c("line_offset", r, relu=False)
+        if self.line_steps:  # steps from each line to the next, from pixel differences, summed down the scan
+            diff = nn.functional.pad(noisy[:, :, 1:] - noisy[:, :, :-1], (0, 0, 1, 0))
+            feats = c("step_c1", torch.cat([diff, noisy], dim=1))
+            values = torch.cat([diff, feats], dim=1)
+            pooled = (values * torch.softmax(c("step_score", feats, relu=False), dim=3)).sum(dim=3, keepdim=True)
+            steps = c("step_step", torch.cat([pooled, c("step_rows", pooled)], dim=1), relu=False)
+            profile = torch.cumsum(steps, dim=2)
+            offsets = offsets + profile - profile.mean(dim=2, keepdim=True)
+        return noisy - offsets
+
+    def forward(self, noisy):
+        c = self.conv
+        corrected = self.line_corrected(noisy)
         # U-Net on [corrected, periodic part, noisy], reflect-padded to a multiple of 4.
         x = torch.cat([corrected, self.lattice(corrected), noisy], dim=1)
         h, w = noisy.shape[2], noisy.shape[3]
@@ -187,7 +207,7 @@ def load_keras_weights(module: LineSpec, keras_model) -> LineSpec:
 
 
 REFERENCES = {"autoencoder_thesis": (thesis_autoencoder, 28_353), "dncnn": (DnCNN, 556_096),
-              "linespec": (LineSpec, 416_508)}
+              "linespec": (LineSpec, 417_143)}
 FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
 
 
