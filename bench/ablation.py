@@ -6,7 +6,7 @@ the same number of steps, then scored on the sets where the ideas should matter.
 
 Variants: full (recipes/weights/linespec.py), no_row (no whole-line offset head), no_spectral (no Fourier lattice
 gate), mse (plain MSE instead of MSE + FFT-amplitude term), patch128 (128² instead of 256² patches, same pixels per
-step). Scores: PSNR / SSIM / images worse than the noisy input on the synthetic split, the fine-lattice split and the
+step), line_steps (with the learned median-of-differences branch). Scores: PSNR / SSIM / images worse than the noisy input on the synthetic split, the fine-lattice split and the
 heavy sweep strength, and on the real streaky scans the stripe index and the lattice amplitude kept.
 """
 
@@ -23,6 +23,7 @@ VARIANTS = {
     "no_spectral": ["model_kwargs.spectral_branch=False"],
     "mse": ["loss=mse"],
     "patch128": ["patch_size=128", "batch_size=16"],
+    "line_steps": ["model_kwargs.line_steps=True"],
 }
 
 

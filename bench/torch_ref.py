@@ -5,8 +5,8 @@ The same layers as the Keras models; Adam, MSE. autoencoder_thesis: Conv2d 32 3�
 ReLU, MaxPool 2 | Conv 32 + ReLU, Upsample nearest 2, Conv 32 + ReLU, Upsample 2, Conv 1 3×3 + sigmoid (28,353
 parameters). dncnn: Conv 64 + ReLU, 15 × [Conv 64 no bias + BN(eps 1e-4) + ReLU], Conv 1 no bias = noise, output
 = clamp(input − noise, 0, 1) (556,096 parameters + 1,920 BN statistics). linespec: `LineSpec` below, the
-defaults of `stm_zoo/models/linespec.py` layer for layer (417,143 parameters; Keras counts 2 more, the frozen taps
-of the line difference; `line_steps=False`: the models published before the line-step branch, 416,508); `bench/torch_parity.py`
+defaults of `stm_zoo/models/linespec.py` layer for layer (416,508 parameters; `line_steps=True`, the ablation: 417,143,
+and Keras counts 2 more, the frozen taps of the line difference); `bench/torch_parity.py`
 copies the published Keras weights into it and compares the outputs.
 Run as a worker process: `python bench/torch_ref.py --worker MODEL DATA_DIR` reads JSON commands on stdin and
 answers each on a stdout line starting with "@@" (see `bench/train_speed.py`). It times the NCHW and the
@@ -122,7 +122,7 @@ class LineSpec(nn.Module):
     """`stm_zoo.models.linespec` with its defaults (filters 24, row_features 16, every branch), NCHW.
     Module names are the Keras layer names (`convs["e1_down"]` ↔ layer "e1_down"), so weights copy by name."""
 
-    def __init__(self, filters: int = 24, row_features: int = 16, line_steps: bool = True):
+    def __init__(self, filters: int = 24, row_features: int = 16, line_steps: bool = False):
         super().__init__()
         f, r = filters, row_features
         self.line_steps = line_steps
@@ -207,7 +207,7 @@ def load_keras_weights(module: LineSpec, keras_model) -> LineSpec:
 
 
 REFERENCES = {"autoencoder_thesis": (thesis_autoencoder, 28_353), "dncnn": (DnCNN, 556_096),
-              "linespec": (LineSpec, 417_143)}
+              "linespec": (LineSpec, 416_508)}
 FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
 
 

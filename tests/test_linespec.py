@@ -39,7 +39,7 @@ def test_row_profile_adds_up_the_steps_with_zero_mean():
 def test_line_steps_follow_a_terrace_that_row_means_misjudge():
     """With equal attention the step branch is the mean difference to the line above, summed down the scan: an
     offset step under a terrace edge that crosses the lines is found up to the edge's few pixels."""
-    model = zoo.build("linespec", filters=4, row_features=4, spectral_branch=False)
+    model = zoo.build("linespec", filters=4, row_features=4, spectral_branch=False, line_steps=True)
     for layer in model.layers:
         if layer.name in ("step_rows", "step_step"):
             kernel, bias = layer.get_weights()
@@ -109,14 +109,14 @@ def test_ablations_drop_their_branch():
     no_fft = {layer.name for layer in zoo.build("linespec", filters=4, row_features=4, spectral_branch=False).layers}
     assert "line_corrected" not in no_row and "lattice" in no_row
     assert "lattice" not in no_fft and "line_corrected" in no_fft
-    no_steps = {layer.name for layer in zoo.build("linespec", filters=4, row_features=4, line_steps=False).layers}
-    assert "step_profile" in names and "step_profile" not in no_steps and "line_corrected" in no_steps
+    steps = {layer.name for layer in zoo.build("linespec", filters=4, row_features=4, line_steps=True).layers}
+    assert "step_profile" in steps and "step_profile" not in names and "line_corrected" in steps
 
 
 def test_a_model_grown_by_the_step_branch_starts_from_the_trained_one():
-    old = zoo.build("linespec", filters=4, row_features=4, line_steps=False)
+    old = zoo.build("linespec", filters=4, row_features=4)
     old.set_weights([np.random.default_rng(i).normal(0, 0.1, w.shape) for i, w in enumerate(old.get_weights())])
-    grown = zoo.build("linespec", filters=4, row_features=4)
+    grown = zoo.build("linespec", filters=4, row_features=4, line_steps=True)
     assert zoo.copy_weights(old, grown) == ["step_diff", "step_c1", "step_score", "step_rows", "step_step"]
     x = np.random.default_rng(5).random((1, 32, 40, 1)).astype("float32")
     np.testing.assert_allclose(grown.predict(x, verbose=0), old.predict(x, verbose=0), atol=1e-6)

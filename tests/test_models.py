@@ -33,7 +33,7 @@ PARAMS = {
     "ridnet": 1_497_041,
     "cbdnet": 4_361_794,
     "pmrid": 1_031_041,
-    "linespec": 417_145,  # 416,508 before the line-step branch (line_steps=False)
+    "linespec": 416_508,  # 417,145 with line_steps=True
 }
 
 

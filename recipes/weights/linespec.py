@@ -5,13 +5,13 @@ lattice is seen whole, the `wide` noise preset (clean to heavy), MSE plus an FFT
 
     stm-zoo fit recipes/weights/linespec.py
 
-That is stage 1 (2,000 steps); the published weights went on from it in six stages with `init_from` (commands
+That is stage 1 (2,000 steps); the published weights went on from it in seven stages with `init_from` (commands
 and numbers in weights/README.md): 600 steps of 16 × 128² at lr 3e-4, 700 steps of 4 × 256² at lr 1e-4, three times
-900 steps of 4 × 256² at lr 1e-4 with the `wide_norm` noise, then 900 more with a quarter of the patches from the
-embedded real scans; the last stage (those stages predate the `line_steps` branch, hence its override):
-    stm-zoo fit recipes/weights/linespec.py --set init_from=weights/in_training/linespec-stage6-900steps.keras \
-        --set model_kwargs.line_steps=False --set learning_rate=1e-4 --set epochs=18 --set seed=10 \
-        --set noise=wide_norm --set simulate.share=0.75 --out runs/weights/linespec_stage7
+900 steps of 4 × 256² at lr 1e-4 with the `wide_norm` noise, 900 more with a quarter of the patches from the embedded
+real scans, then the last stage (trained with the `line_steps` ablation branch, published without it):
+    stm-zoo fit recipes/weights/linespec.py --set init_from=weights/in_training/linespec-stage7-900steps.keras \
+        --set model_kwargs.line_steps=True --set learning_rate=3e-4 --set epochs=18 --set seed=11 \
+        --set noise=wide_norm --set simulate.share=0.75 --out runs/weights/linespec_stage8
 """
 
 

@@ -6,9 +6,9 @@ offset, and the periodic lattice that spans the scan. LineSpec adds one branch f
 1. **Row branch** (line offsets): local features → attention pooling along each whole scan line (a learned
    softmax over the row's pixels, so steps, scars and molecules can be given no weight) → dilated 1-D
    convolutions across rows → one offset per line, subtracted from the input. Each output row sees its whole
-   line, at any width. Beside it (`line_steps`), a learned median-of-differences, as Gwyddion's row alignment:
-   each pixel's difference to the pixel above, attention-pooled along the line into one step per line, summed
-   down the scan; the two add up to the offsets (steps follow terraces that cover a different share of each line).
+   line, at any width. Optional (`line_steps=True`, an ablation: it did not help, weights/README.md), a learned
+   median-of-differences beside it, as Gwyddion's row alignment: each pixel's difference to the pixel above,
+   attention-pooled along the line into one step per line, summed down the scan and added to the offsets.
 2. **Spectral branch** (lattices): a learned Wiener-like gate in the 2-D Fourier domain. For every frequency
    it sees how far the log-amplitude stands above its local spectral background (two window sizes) and the
    frequency's radius, and passes or damps that frequency; the inverse FFT is the periodic part of the image
@@ -170,9 +170,9 @@ def _line_steps(noisy, features: int, name: str):
     source="stm-zoo (issue 17): row attention pooling, spectral gating (cf. FFT filtering, Wiener), U-Net",
 )
 def linespec(filters: int = 24, row_features: int = 16, row_branch: bool = True, spectral_branch: bool = True,
-             line_steps: bool = True, input_shape=(None, None, 1)) -> keras.Model:
-    """`row_branch` / `spectral_branch` / `line_steps` = False drop a branch (the ablations of issue 17; models
-    published before `line_steps` have none)."""
+             line_steps: bool = False, input_shape=(None, None, 1)) -> keras.Model:
+    """`row_branch` / `spectral_branch` = False drop a branch, `line_steps=True` adds one (the ablations of
+    issue 17)."""
     noisy = keras.Input(shape=input_shape, name="noisy")
     corrected = noisy
     if row_branch:
