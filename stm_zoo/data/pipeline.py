@@ -17,6 +17,7 @@ from stm_zoo.data.augment import crop_size_for
 
 IMAGE_SUFFIXES = (".npy", ".png", ".tif", ".tiff")
 DEFAULT_SIMULATED = 128  # simulated surfaces (256², ~12 ms each) beside the 7 real scans of data="default"
+DEFAULT_SIMULATED_SEED = 2024
 
 
 def embedded_real_images() -> list[np.ndarray]:
@@ -28,7 +29,12 @@ def embedded_real_images() -> list[np.ndarray]:
 def default_images(simulate: dict | None = None) -> list[np.ndarray]:
     """The embedded default data: the real clean topographs shipped with the package plus simulated lattices,
     so the main job runs offline. `simulate`: see `simulated_images`."""
-    return embedded_real_images() + simulated_images(simulate, seed=2024, count=DEFAULT_SIMULATED)
+    return embedded_real_images() + default_simulated_images(simulate)
+
+
+def default_simulated_images(simulate: dict | None = None) -> list[np.ndarray]:
+    """The simulated part of data="default"."""
+    return simulated_images(simulate, seed=DEFAULT_SIMULATED_SEED, count=DEFAULT_SIMULATED)
 
 
 def simulated_images(simulate: dict | None, *, seed: int, count: int) -> list[np.ndarray]:
@@ -45,8 +51,8 @@ def simulated_images(simulate: dict | None, *, seed: int, count: int) -> list[np
 def check_simulate(simulate: dict) -> None:
     """One-line ValueError for a bad `simulate` recipe field."""
     params = dict(simulate)
-    share = params.pop("share", 0.5)
-    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+    share = params.pop("share", None)
+    if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1):
         raise ValueError(f"simulate.share must be a number in [0, 1], got {share!r}")
     for key in ("count", "size_px"):
         if key in params and (not isinstance(params[key], int) or params.pop(key) < (1 if key == "count" else 16)):
@@ -207,7 +213,7 @@ def training_datasets(
         if source != "default":
             raise ValueError(f"simulate.share applies only to data='default', not {source!r}")
         real_train, real_val = split(embedded_real_images())
-        sim_train, sim_val = split(simulated_images(simulate, seed=2024, count=DEFAULT_SIMULATED))
+        sim_train, sim_val = split(default_simulated_images(simulate))
         train_images, val_images = real_train + sim_train, real_val + sim_val
         weights = mixed_weights(train_images, len(real_train), simulate["share"], patch_size)
     else:
