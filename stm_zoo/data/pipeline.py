@@ -48,10 +48,12 @@ def simulated_images(simulate: dict | None, *, seed: int, count: int) -> list[np
     return simulator.surfaces(count, seed=seed, size_px=size, params=params)
 
 
-def check_simulate(simulate: dict) -> None:
-    """One-line ValueError for a bad `simulate` recipe field."""
+def check_simulate(simulate: dict, source: str = "default") -> None:
+    """One-line ValueError for a bad `simulate` recipe field (for data `source`)."""
     params = dict(simulate)
     share = params.pop("share", None)
+    if share is not None and source != "default":
+        raise ValueError(f"simulate.share applies only to data='default', not {source!r}")
     if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1):
         raise ValueError(f"simulate.share must be a number in [0, 1], got {share!r}")
     for key in ("count", "size_px"):
@@ -210,8 +212,7 @@ def training_datasets(
     likely, which draws a real scan no larger than the patch almost never)."""
     weights = None
     if "share" in (simulate or {}):
-        if source != "default":
-            raise ValueError(f"simulate.share applies only to data='default', not {source!r}")
+        check_simulate(simulate, source)
         real_train, real_val = split(embedded_real_images())
         sim_train, sim_val = split(default_simulated_images(simulate))
         train_images, val_images = real_train + sim_train, real_val + sim_val

@@ -7,7 +7,7 @@ Each family lives in one file of this package and registers itself on import.
 
 import stm_zoo  # noqa: F401  (backend selection before keras)
 from stm_zoo.models.registry import ModelInfo, info, names, register
-from stm_zoo.models.loading import build, copy_weights, load, pretrained
+from stm_zoo.models.loading import build, copy_weights, load, matching_layers, pretrained
 from stm_zoo.models.publishing import publish
 from stm_zoo.models import autoencoder  # noqa: F401,E402  (registers models)
 from stm_zoo.models import hcanet  # noqa: F401,E402

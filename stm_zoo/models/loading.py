@@ -34,15 +34,11 @@ def build(name: str, weights: str | None = None, **kwargs) -> keras.Model:
     return load(matching[0])
 
 
-def copy_weights(source: keras.Model, target: keras.Model) -> list[str]:
-    """Start `target` from `source`'s weights: all of them when the two have the same weights, else layer by layer
-    by name, so a model grown by new layers (e.g. a branch whose last layer starts at zero) starts from the
-    trained one. Returns the names of `target`'s layers with weights that `source` does not have (they keep their
-    initialization); ValueError when a layer of `source` is missing from `target` or differs in shape."""
-    if [w.shape for w in source.weights] == [w.shape for w in target.weights]:
-        target.set_weights(source.get_weights())
-        return []
+def matching_layers(source: keras.Model, target: keras.Model) -> list[tuple]:
+    """The (source layer, target layer) pairs `copy_weights` copies, by name; ValueError when a layer of `source`
+    with weights is missing from `target` or differs in shape."""
     by_name = {layer.name: layer for layer in target.layers}
+    pairs = []
     for layer in source.layers:
         if not layer.weights:
             continue
@@ -51,7 +47,20 @@ def copy_weights(source: keras.Model, target: keras.Model) -> list[str]:
             raise ValueError(f"layer {layer.name!r} " + ("is not in the model" if mine is None else
                              f"has weights {[tuple(w.shape) for w in mine.weights]} in the model, "
                              f"{[tuple(w.shape) for w in layer.weights]} in the file"))
-        mine.set_weights(layer.get_weights())
+        pairs.append((layer, mine))
+    return pairs
+
+
+def copy_weights(source: keras.Model, target: keras.Model) -> list[str]:
+    """Start `target` from `source`'s weights: all of them when the two have the same weights, else layer by layer
+    by name (`matching_layers`), so a model grown by new layers (e.g. a branch whose last layer starts at zero)
+    starts from the trained one. Returns the names of `target`'s layers with weights that `source` does not have
+    (they keep their initialization)."""
+    if [w.shape for w in source.weights] == [w.shape for w in target.weights]:
+        target.set_weights(source.get_weights())
+        return []
+    for theirs, mine in matching_layers(source, target):
+        mine.set_weights(theirs.get_weights())
     have = {layer.name for layer in source.layers}
     return [layer.name for layer in target.layers if layer.weights and layer.name not in have]
 

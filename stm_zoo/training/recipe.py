@@ -122,9 +122,7 @@ def validate(config: dict) -> dict:
                 raise ValueError(f"simulate applies only to the supervised trainer, not {full['trainer']!r}")
             if full["data"] not in ("default", "synthetic"):
                 raise ValueError(f"simulate applies only to data 'default' or 'synthetic', not {full['data']!r}")
-            if "share" in full["simulate"] and full["data"] != "default":
-                raise ValueError(f"simulate.share applies only to data 'default', not {full['data']!r}")
-            pipeline.check_simulate(full["simulate"])
+            pipeline.check_simulate(full["simulate"], full["data"])
     except ValueError as e:
         raise RecipeError(str(e)) from None
     for key in ("patch_size", "batch_size", "epochs", "steps_per_epoch", "validation_steps"):
@@ -220,8 +218,10 @@ def check_init_from(spec: str, model: str, model_kwargs: dict) -> None:
         source = models.load(path)
     except ValueError as e:  # a damaged or foreign file: one line, never a traceback
         raise ValueError(f"{where}: does not load ({str(e).splitlines()[0]})") from None
+    target = models.build(model, **model_kwargs)
     try:
-        models.copy_weights(source, models.build(model, **model_kwargs))
+        if [w.shape for w in source.weights] != [w.shape for w in target.weights]:
+            models.matching_layers(source, target)  # a grown model: every trained layer must fit
     except ValueError as e:
         raise ValueError(f"{where}: its weights do not fit model={model!r} model_kwargs={model_kwargs!r} ({e})"
                          f"{_describe_run(path)}; set model and model_kwargs to match") from None
