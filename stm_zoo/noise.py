@@ -307,6 +307,14 @@ PRESETS["wide_norm"] = [
     {"type": "attenuate", "p": 0.3, "keep": (0.0, 0.5)},
     {"type": "renormalize", "p": 0.5, "low": 0.5, "high": 99.5},
 ]
+# "wide_norm" plus a heavy scan-start creep (LineSpec's stage 10): the 240 nm Createc survey starts with a ramp of
+# ~3.5 × its topography's range decaying over ~15 lines below 4 outlier lines; "wide" creeps reach 0.5.
+PRESETS["wide_creep"] = [
+    *PRESETS["wide"],
+    {"type": "creep", "p": 0.1, "offset": (0.5, 4.0), "lines": (3.0, 60.0), "outliers": (0, 4),
+     "outlier_offset": (0.5, 4.0)},
+    *PRESETS["wide_norm"][len(PRESETS["wide"]):],
+]
 
 
 def resolve(spec) -> list[dict]:

@@ -182,6 +182,17 @@ def test_maed_preset_is_exactly_its_three_noises():
     assert set(s["type"] for s in noise.resolve("stm")) == set(noise.names()) - {"creep", "attenuate", "renormalize"}
 
 
+def test_wide_creep_is_wide_norm_plus_a_heavy_creep_before_the_pair_ops():
+    wide_norm, heavy = noise.resolve("wide_norm"), noise.resolve("wide_creep")
+    extra = heavy[len(noise.resolve("wide"))]
+    assert heavy[:-3] + heavy[-2:] == wide_norm and extra["type"] == "creep" and extra["offset"][1] > 1
+    params = {k: v for k, v in extra.items() if k not in ("type", "p")}
+    shifted = noise.creep(tf.zeros([96, 64, 1]), tf.constant([0, 1]), **{**params, "outliers": 0, "lines": 20.0})
+    rows = shifted.numpy()[:, :, 0].mean(axis=1)  # unclipped: the creep alone
+    start = rows if abs(rows[0]) > abs(rows[-1]) else rows[::-1]  # an up or a down scan
+    assert 0.5 <= abs(start[0]) <= 4 and abs(start[60]) < 0.1 * abs(start[0])
+
+
 @pytest.mark.parametrize("preset", ["stm", "maed", "thesis"])
 def test_presets_compose_inside_tf_data(preset):
     spec = noise.resolve(preset)

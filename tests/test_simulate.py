@@ -104,7 +104,7 @@ def test_adatom_is_bright_with_its_apparent_size():
 
 
 def test_steps_are_monatomic_terraces():
-    params = {**BARE, "scan_nm": 40.0, "corrugation_nm": 0.0, "p_steps": 1.0, "terrace_nm": 10.0, "max_steps": 6,
+    params = {**BARE, "scan_nm": 10.0, "corrugation_nm": 0.0, "p_steps": 1.0, "terrace_nm": 10.0, "max_steps": 6,
               "meander": 0.0, "step_nm": 0.25}
     z, info = simulate.surface_with_info(np.random.default_rng(4), 128, params)
     levels, counts = np.unique(np.round(z, 2), return_counts=True)
@@ -134,3 +134,18 @@ def test_blunter_tip_removes_fine_detail():
 def test_bad_parameters_are_clear_errors(params, message):
     with pytest.raises(ValueError, match=message):
         simulate.resolve(params)
+
+
+def test_texture_is_fine_line_correlated_and_off_by_default():
+    rng = lambda: np.random.default_rng([4, 2])  # noqa: E731
+    plain, info = simulate.surface_with_info(rng(), 128, {**BARE, "scan_nm": 10.0})
+    same = simulate.surface(rng(), 128, {**BARE, "scan_nm": 10.0, "p_texture": 0.0})
+    np.testing.assert_array_equal(plain, same)
+    rough, info = simulate.surface_with_info(rng(), 128, {**BARE, "scan_nm": 10.0, "p_texture": 1.0,
+                                                         "texture": 0.02, "texture_px": 1.0})
+    assert info["texture"]
+    added = (rough - plain)[2:-2, 2:-2]  # clipping aside, the texture alone
+    assert 0.01 < added.std() < 0.03
+    along = np.corrcoef(added[:, :-1].ravel(), added[:, 1:].ravel())[0, 1]
+    across = np.corrcoef(added[:-1].ravel(), added[1:].ravel())[0, 1]
+    assert along > 0.4 and across < along

@@ -19,6 +19,7 @@ Everything is vectorised numpy: the lattice is one complex matrix product, the r
 
 import numpy as np
 import scipy.fft
+import scipy.ndimage
 
 LATTICE_KINDS = ("hexagonal", "honeycomb", "square", "rectangular", "chains")
 
@@ -72,6 +73,11 @@ DEFAULTS: dict = {
     "inhomogeneity_nm": (0.5, 5.0),  # its correlation length
     "inhomogeneity": (0.05, 0.35),  # its amplitude (std) / atomic corrugation
     "tip_nm": (0.05, 0.6),  # tip resolution: FWHM of the Gaussian tip (log-uniform)
+    # the fine texture a good real scan still has (tunnelling-current and feedback noise, smoothed along the
+    # fast-scan line by the feedback loop), part of the clean image; drawn last, so 0 leaves every stream as is
+    "p_texture": 0.0,
+    "texture": (0.005, 0.03),  # its std / the image's 0.5-99.5 % range
+    "texture_px": (0.4, 1.5),  # its correlation length along the line (Gaussian σ, px); across lines 0-0.5 px
 }
 
 _LOG_UNIFORM = {"scan_nm", "terrace_nm", "tip_nm", "vacancies_per_nm2", "adatoms_per_nm2", "molecules_per_nm2",
@@ -251,6 +257,13 @@ def _smooth_field(rng, grid: _Grid, sigma_nm: float) -> np.ndarray:
     return field / max(float(field.std()), 1e-12)
 
 
+def _line_texture(rng, size_px: int, params: dict) -> np.ndarray:
+    """Unit-std white noise smoothed along the lines (σ `texture_px`) and slightly across them."""
+    sigmas = (rng.uniform(0.0, 0.5), _draw(rng, params, "texture_px"))
+    field = scipy.ndimage.gaussian_filter(rng.standard_normal((size_px, size_px)), sigmas, mode="wrap")
+    return (field / max(float(field.std()), 1e-12)).astype(np.float32)
+
+
 def _terraces(rng, params, grid: _Grid, info: dict, force: bool = False) -> np.ndarray:
     """Heights of terraces between meandering step edges, plus islands; sharp (the tip blurs them later).
     `force`: at least one step."""
@@ -426,6 +439,9 @@ def _render(rng: np.random.Generator, size_px: int, params: dict) -> tuple[np.nd
     low, high = np.percentile(z, [0.5, 99.5])
     if high <= low:
         low, high = z.min(), max(z.max(), z.min() + 1e-12)
+    if params["p_texture"] > 0 and rng.random() < params["p_texture"]:
+        z = z + (high - low) * _draw(rng, params, "texture") * _line_texture(rng, size_px, params)
+        info["texture"] = True
     return np.clip((z - low) / (high - low), 0.0, 1.0).astype(np.float32), info
 
 
