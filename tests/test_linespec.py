@@ -1,11 +1,14 @@
 """LineSpec's own layers and loss (issue 17): what each branch computes, independent of training."""
 
+import keras
 import numpy as np
 import pytest
+import scipy.ndimage
 
 import stm_zoo.models as zoo
+from stm_zoo import metrics
 from stm_zoo.training import losses
-from stm_zoo.models.linespec import RowAttentionPool, RowProfile, SpectralGate, SubtractRows
+from stm_zoo.models.linespec import LatticeRestore, LineJitterFilter, RowAttentionPool, RowProfile, SpectralGate, SubtractRows
 
 
 def test_row_pool_with_equal_scores_is_the_row_mean():
@@ -67,6 +70,74 @@ def _gate(bias: float) -> SpectralGate:
     gate.w2.assign(np.zeros_like(gate.w2.numpy()))
     gate.b2.assign(np.array([bias], "float32"))
     return gate
+
+
+@pytest.mark.parametrize("height", [5, 64])  # shorter and longer than the Gaussian's radius (12 lines)
+def test_line_jitter_filter_subtracts_the_fast_part_of_median_difference_offsets(height):
+    image = np.random.default_rng(1).random((height, 48))
+    steps = np.median(np.diff(image, axis=0), axis=1)
+    offsets = np.concatenate([[0.0], np.cumsum(steps)])
+    expected = image - (offsets - scipy.ndimage.gaussian_filter1d(offsets, 3.0, mode="nearest", truncate=4.0))[:, None]
+    out = np.asarray(LineJitterFilter(3.0)(image[None, :, :, None].astype("float32")))[0, :, :, 0]
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+def test_line_jitter_filter_removes_a_jumped_line_and_keeps_a_slow_drift():
+    rows, cols = 80, 64
+    texture = np.random.default_rng(2).normal(0, 0.01, (rows, cols))
+    drift = 0.002 * np.arange(rows)[:, None]
+    jumped = np.zeros((rows, 1))
+    jumped[40] = 0.1
+    out = np.asarray(LineJitterFilter(3.0)((texture + drift + jumped)[None, :, :, None].astype("float32")))[0, :, :, 0]
+    line_steps = np.abs(np.diff(np.median(out - texture - drift, axis=1)))
+    assert line_steps.max() < 0.2 * 0.1  # the jump of 0.1 is spread over ~3 σ of lines
+    np.testing.assert_allclose((out - texture)[20:30], drift[20:30] + np.zeros((10, cols)), atol=0.005)
+
+
+def _lattice_and_noise(rows=96, cols=112, period=4.3, sigma=0.05, seed=6):
+    yy, xx = np.mgrid[:rows, :cols]
+    lattice = 0.1 * (np.cos(2 * np.pi * xx / period) + np.cos(2 * np.pi * (0.5 * xx + 0.87 * yy) / period))
+    return lattice, np.random.default_rng(seed).normal(0, sigma, (rows, cols))
+
+
+def _restore(noisy, denoised, **kwargs):
+    batch = [a[None, :, :, None].astype("float32") for a in (noisy, denoised)]
+    return np.asarray(LatticeRestore(**kwargs)(batch))[0, :, :, 0].astype(np.float64)
+
+
+def test_lattice_restore_brings_a_damped_lattice_back_to_the_noisy_images_amplitude():
+    lattice, noise = _lattice_and_noise()
+    noisy = 0.5 + lattice + noise
+    damped = 0.5 + 0.7 * lattice
+    assert metrics.lattice_fidelity(noisy, damped).amplitude_ratio < 0.75
+    restored = _restore(noisy, damped, min_snr=8.0)
+    assert metrics.lattice_fidelity(noisy, restored).amplitude_ratio > 0.9
+    assert np.std(restored - 0.5 - lattice) < 0.2 * np.std(noise)  # the noise floor stays out
+
+
+def test_lattice_restore_leaves_what_the_model_removed_and_pick_up_streaks_alone():
+    lattice, noise = _lattice_and_noise()
+    mostly_removed = 0.5 + 0.3 * lattice
+    np.testing.assert_allclose(_restore(0.5 + lattice + noise, mostly_removed, min_kept=0.6), mostly_removed,
+                               atol=1e-5)
+    rows, cols = noise.shape  # pick-up: a fixed frequency along each line, its phase random from line to line
+    phases = np.random.default_rng(7).uniform(0, 2 * np.pi, (rows, 1))
+    pick_up = 0.1 * np.sin(2 * np.pi * 9 * np.arange(cols)[None, :] / cols + phases)
+    np.testing.assert_allclose(_restore(0.5 + pick_up + noise, 0.5 + 0.7 * pick_up), 0.5 + 0.7 * pick_up, atol=1e-5)
+
+
+def test_a_linespec_ending_in_the_restore_and_the_jitter_filter_loads_safely(tmp_path):
+    model = zoo.build("linespec", filters=4, row_features=4, dejitter=2.0, lattice_restore=8.0, min_kept=0.5)
+    assert model.get_layer("dejitter").sigma == 2.0
+    assert model.get_layer("lattice_restore").get_config()["min_kept"] == 0.5
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    x = np.random.default_rng(3).random((1, 24, 36, 1)).astype("float32")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    with pytest.raises(ValueError, match="sigma must be > 0"):
+        LineJitterFilter(0.0)
+    with pytest.raises(ValueError, match="min_kept must be in"):
+        LatticeRestore(10.0, 1.5)
 
 
 def test_spectral_gate_fully_open_returns_the_image_minus_its_mean():

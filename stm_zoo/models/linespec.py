@@ -16,6 +16,10 @@ offset, and the periodic lattice that spans the scan. LineSpec adds one branch f
 3. **U-Net** (three levels, 24-48-96 channels, no normalization) on [line-corrected input, periodic part,
    raw input]; its last convolution starts at zero, so training starts from the line-corrected input.
    Output = line-corrected input + U-Net correction, clipped to [0, 1].
+4. **Output stage** (`lattice_restore`, `dejitter`; no weights, so it can end any trained LineSpec):
+   `LatticeRestore` gives a lattice peak of the input that the network kept but damped (to ≥ `min_kept` of it)
+   back its Wiener-estimated amplitude, and `LineJitterFilter` removes the line-to-line jitter the row branch
+   left (median-of-differences offsets minus their slow part, so real topography is not levelled away).
 
 The row and spectral layers are registered `stm_zoo` layers (no built-in layer pools along one axis of an
 unknown width or takes an FFT); everything else is built-in. Any H×W; 1 channel in and out.
@@ -71,6 +75,42 @@ class RowProfile(layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+
+@keras.saving.register_keras_serializable(package="stm_zoo")
+class LineJitterFilter(layers.Layer):
+    """`LineJitterFilter(sigma)(image)`: removes the line-to-line jitter left in an image, keeping its slow
+    line-offset profile. The offsets are Gwyddion's median-of-differences alignment (each line's median step to
+    the line above, summed down the scan); only their part faster than a Gaussian of `sigma` lines is subtracted,
+    so the drift such a sum accumulates over a real surface stays out (B, H, W, 1) → (B, H, W, 1)."""
+
+    whole_image = True  # denoise in tiles as large as memory allows (stm_zoo.inference.default_tile)
+
+    def __init__(self, sigma: float = 3.0, **kwargs):
+        super().__init__(**kwargs)
+        if not sigma > 0:
+            raise ValueError(f"LineJitterFilter: sigma must be > 0 lines, got {sigma!r}")
+        self.sigma = float(sigma)
+        radius = int(np.ceil(4 * self.sigma))
+        kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / self.sigma) ** 2)
+        self._kernel = (kernel / kernel.sum()).astype(np.float32).reshape(-1, 1, 1, 1)
+        self._radius = radius
+
+    def call(self, image):
+        x = ops.cast(image, "float32")
+        steps = ops.quantile(x[:, 1:] - x[:, :-1], 0.5, axis=2, keepdims=True)  # (B, H - 1, 1, 1)
+        offsets = ops.concatenate([ops.zeros_like(steps[:, :1]), ops.cumsum(steps, axis=1)], axis=1)
+        r = self._radius
+        padded = ops.concatenate([ops.repeat(offsets[:, :1], r, axis=1), offsets,
+                                  ops.repeat(offsets[:, -1:], r, axis=1)], axis=1)
+        slow = ops.conv(padded, ops.convert_to_tensor(self._kernel), padding="valid")
+        return ops.cast(x - (offsets - slow), image.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "sigma": self.sigma}
 
 
 def _circular_box_mean(a, size: int, axes=(2, 3)):
@@ -131,6 +171,96 @@ class SpectralGate(layers.Layer):
         return {**super().get_config(), "windows": list(self.windows), "hidden": self.hidden}
 
 
+def _fold(a):
+    """(B, H, W, 1) → (B, 1, H, W) float32: the layout the FFT ops take."""
+    return ops.transpose(ops.cast(a, "float32"), (0, 3, 1, 2))
+
+
+def _hann(n):
+    """numpy.hanning(n) of a traced length."""
+    step = ops.cast(ops.arange(n), "float32") / ops.maximum(ops.cast(n - 1, "float32"), 1.0)
+    return 0.5 - 0.5 * ops.cos(2.0 * np.pi * step)
+
+
+@keras.saving.register_keras_serializable(package="stm_zoo")
+class LatticeRestore(layers.Layer):
+    """`LatticeRestore(min_snr)([noisy, denoised])`: where the noisy image has a lattice peak, the denoised image
+    gets back at least the Wiener estimate of it. Peaks are found as `stm_zoo.metrics.lattice_fidelity` finds
+    them: 3×3 local maxima of the plane-levelled, Hann-windowed amplitude spectrum standing `min_snr` above their
+    9 × 9 background and above the background of their 33 bins of column and row (the streaks of pick-up are no
+    lattice), away from DC and the kx = 0 line; backgrounds are geometric means (no median op in keras.ops).
+    Around each peak (±1 bin) a frequency X of the noisy image whose denoised value Y is weaker than g·|X|,
+    g = 1 − (background / |X|)², becomes g·X. (B, H, W, 1) twice → (B, H, W, 1)."""
+
+    whole_image = True  # denoise in tiles as large as memory allows (stm_zoo.inference.default_tile)
+
+    def __init__(self, min_snr: float = 10.0, min_kept: float = 0.6, **kwargs):
+        super().__init__(**kwargs)
+        if not min_snr > 1:
+            raise ValueError(f"LatticeRestore: min_snr must be > 1, got {min_snr!r}")
+        if not 0 <= min_kept <= 1:
+            raise ValueError(f"LatticeRestore: min_kept must be in [0, 1], got {min_kept!r}")
+        self.min_snr, self.min_kept = float(min_snr), float(min_kept)
+
+    def call(self, inputs):
+        noisy, denoised = _fold(inputs[0]), _fold(inputs[1])
+        h, w = ops.shape(noisy)[2], ops.shape(noisy)[3]
+        mean = ops.mean(noisy, axis=(2, 3), keepdims=True)
+        log_amp = _log_amplitude(_plane_levelled(noisy - mean) * (_hann(h)[:, None] * _hann(w)[None, :]))
+        background = ops.maximum(_circular_box_mean(log_amp, 9),
+                                 ops.maximum(_circular_box_mean(log_amp, 33, axes=(2,)),
+                                             _circular_box_mean(log_amp, 33, axes=(3,))))
+        ky, kx = _frequency_index(h), _frequency_index(w)
+        allowed = (kx[None, :] > 1.0) & (ky[:, None] ** 2 + kx[None, :] ** 2 > 4.0)
+        peaks = allowed & (log_amp >= _circular_max3(log_amp)) & (log_amp - background >= float(np.log(self.min_snr)))
+        near_peak = _circular_max3(ops.cast(peaks, "float32")) > 0.5
+        n_real, n_imag = ops.fft2((noisy - mean, ops.zeros_like(noisy)))
+        d_real, d_imag = ops.fft2((denoised - mean, ops.zeros_like(denoised)))
+        n_power = n_real * n_real + n_imag * n_imag
+        floor = ops.exp(2.0 * _circular_box_mean(0.5 * ops.log(n_power + 1e-20), 9))
+        gain = ops.clip(1.0 - floor / ops.maximum(n_power, 1e-20), 0.0, 1.0)
+        d_power, wiener_power = d_real * d_real + d_imag * d_imag, gain * gain * n_power
+        raise_ = near_peak & (d_power < wiener_power) & (d_power >= self.min_kept**2 * wiener_power)
+        restored, _ = ops.ifft2((ops.where(raise_, gain * n_real, d_real), ops.where(raise_, gain * n_imag, d_imag)))
+        return ops.cast(ops.transpose(restored + mean, (0, 2, 3, 1)), inputs[1].dtype)
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[1]
+
+    def get_config(self):
+        return {**super().get_config(), "min_snr": self.min_snr, "min_kept": self.min_kept}
+
+
+def _plane_levelled(image):
+    """(B, 1, H, W) zero-mean images minus their least-squares tilt (`stm_zoo.level.plane_fit`)."""
+    h, w = ops.shape(image)[2], ops.shape(image)[3]
+    y = ops.cast(ops.arange(h), "float32") / ops.maximum(ops.cast(h - 1, "float32"), 1.0) - 0.5
+    x = ops.cast(ops.arange(w), "float32") / ops.maximum(ops.cast(w - 1, "float32"), 1.0) - 0.5
+    y, x = y[:, None] + 0.0 * x[None, :], x[None, :] + 0.0 * y[:, None]
+    for axis in (y, x):
+        slope = ops.sum(image * axis, axis=(2, 3), keepdims=True) / ops.maximum(ops.sum(axis * axis), 1e-12)
+        image = image - slope * axis
+    return image
+
+
+def _frequency_index(n):
+    """|k| of each bin of an unshifted FFT of length n."""
+    k = ops.cast(ops.arange(n), "float32")
+    return ops.minimum(k, ops.cast(n, "float32") - k)
+
+
+def _log_amplitude(image):
+    real, imag = ops.fft2((image, ops.zeros_like(image)))
+    return 0.5 * ops.log(real * real + imag * imag + 1e-20)
+
+
+def _circular_max3(a):
+    """Maximum over the 3 × 3 neighbourhood with periodic wrap, on the last two axes."""
+    for axis in (2, 3):
+        a = ops.maximum(a, ops.maximum(ops.roll(a, 1, axis=axis), ops.roll(a, -1, axis=axis)))
+    return a
+
+
 def _conv(x, filters, name, kernel=3, strides=1, activation="relu"):
     return layers.Conv2D(filters, kernel, strides=strides, padding="same", activation=activation, name=name)(x)
 
@@ -170,9 +300,11 @@ def _line_steps(noisy, features: int, name: str):
     source="stm-zoo (issue 17): row attention pooling, spectral gating (cf. FFT filtering, Wiener), U-Net",
 )
 def linespec(filters: int = 24, row_features: int = 16, row_branch: bool = True, spectral_branch: bool = True,
-             line_steps: bool = False, input_shape=(None, None, 1)) -> keras.Model:
+             line_steps: bool = False, dejitter: float = 0.0, lattice_restore: float = 0.0, min_kept: float = 0.6,
+             input_shape=(None, None, 1)) -> keras.Model:
     """`row_branch` / `spectral_branch` = False drop a branch, `line_steps=True` adds one (the ablations of
-    issue 17)."""
+    issue 17); `lattice_restore` > 1 ends the model with a `LatticeRestore` of that peak threshold, `dejitter` > 0
+    with a `LineJitterFilter` of that σ (lines)."""
     noisy = keras.Input(shape=input_shape, name="noisy")
     corrected = noisy
     if row_branch:
@@ -199,5 +331,9 @@ def linespec(filters: int = 24, row_features: int = 16, row_branch: bool = True,
     correction = layers.Conv2D(1, 3, padding="same", kernel_initializer="zeros", name="correction")(d0)
     correction = CropToMatch(4, name="crop")([correction, noisy])
     denoised = layers.Add(name="residual")([corrected, correction])
+    if lattice_restore:
+        denoised = LatticeRestore(lattice_restore, min_kept, name="lattice_restore")([noisy, denoised])
+    if dejitter:
+        denoised = LineJitterFilter(dejitter, name="dejitter")(denoised)
     clean = layers.ReLU(max_value=1.0, name="clean")(denoised)
     return keras.Model(noisy, clean, name="linespec")
