@@ -34,7 +34,13 @@ def main():
 
     model = models.load(args.weights)
     steps = any(layer.name == "step_profile" for layer in model.layers)  # absent before the line-step branch
-    net = load_keras_weights(LineSpec(line_steps=steps), model).eval()
+    stage = {}  # the weightless output stage, where the model ends in it
+    if "lattice_restore" in [layer.name for layer in model.layers]:
+        config = model.get_layer("lattice_restore").get_config()
+        stage |= {"lattice_restore": config["min_snr"], "min_kept": config["min_kept"]}
+    if "dejitter" in [layer.name for layer in model.layers]:
+        stage["dejitter"] = model.get_layer("dejitter").sigma
+    net = load_keras_weights(LineSpec(line_steps=steps, **stage), model).eval()
     assert sum(p.numel() for p in net.parameters()) == sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     probes = keras.Model(model.input, [model.get_layer("line_corrected").output, model.get_layer("lattice").output,
                                        model.output])

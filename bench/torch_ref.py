@@ -13,6 +13,7 @@ answers each on a stdout line starting with "@@" (see `bench/train_speed.py`). I
 `channels_last` memory format in turn on the same batch.
 """
 
+import functools
 import sys
 from pathlib import Path
 
@@ -118,14 +119,77 @@ class SpectralGate(nn.Module):
         return torch.fft.ifft2(torch.complex(real * gain, imag * gain)).real
 
 
+def _hann(n: int, device):
+    return torch.from_numpy(np.hanning(n).astype(np.float32)).to(device)
+
+
+def _frequency_index(n: int, device):
+    k = torch.arange(n, dtype=torch.float32, device=device)
+    return torch.minimum(k, n - k)
+
+
+def _circular_max3(a):
+    for dim in (2, 3):
+        a = torch.maximum(a, torch.maximum(torch.roll(a, 1, dim), torch.roll(a, -1, dim)))
+    return a
+
+
+def _circular_line_mean(a, size: int, dim: int):
+    total = a
+    for shift in range(1, size // 2 + 1):
+        total = total + torch.roll(a, shift, dim) + torch.roll(a, -shift, dim)
+    return total / size
+
+
+def lattice_restore(noisy, denoised, min_snr: float = 10.0, min_kept: float = 0.6):
+    """`linespec.LatticeRestore` on (B, 1, H, W): damped lattice peaks of `noisy` get their Wiener amplitude back."""
+    h, w = noisy.shape[2], noisy.shape[3]
+    mean = noisy.mean(dim=(2, 3), keepdim=True)
+    levelled = noisy - mean
+    y = (torch.arange(h, dtype=torch.float32, device=noisy.device) / max(h - 1, 1) - 0.5)[:, None].expand(h, w)
+    x = (torch.arange(w, dtype=torch.float32, device=noisy.device) / max(w - 1, 1) - 0.5)[None, :].expand(h, w)
+    for axis in (y, x):
+        levelled = levelled - (levelled * axis).sum(dim=(2, 3), keepdim=True) / max(float((axis * axis).sum()), 1e-12) * axis
+    spectrum = torch.fft.fft2(levelled * (_hann(h, noisy.device)[:, None] * _hann(w, noisy.device)[None, :]))
+    log_amp = 0.5 * torch.log(spectrum.real ** 2 + spectrum.imag ** 2 + 1e-20)
+    background = torch.maximum(_circular_box_mean(log_amp, 9), torch.maximum(
+        _circular_line_mean(log_amp, 33, 2), _circular_line_mean(log_amp, 33, 3)))
+    ky, kx = _frequency_index(h, noisy.device)[:, None], _frequency_index(w, noisy.device)[None, :]
+    allowed = (kx > 1.0) & (ky * ky + kx * kx > 4.0)
+    peaks = allowed & (log_amp >= _circular_max3(log_amp)) & (log_amp - background >= float(np.log(min_snr)))
+    near_peak = _circular_max3(peaks.float()) > 0.5
+    n = torch.fft.fft2(noisy - mean)
+    d = torch.fft.fft2(denoised - mean)
+    n_power = n.real ** 2 + n.imag ** 2
+    floor = torch.exp(2.0 * _circular_box_mean(0.5 * torch.log(n_power + 1e-20), 9))
+    gain = torch.clamp(1.0 - floor / torch.clamp(n_power, min=1e-20), 0.0, 1.0)
+    d_power, wiener_power = d.real ** 2 + d.imag ** 2, gain * gain * n_power
+    raise_ = near_peak & (d_power < wiener_power) & (d_power >= min_kept ** 2 * wiener_power)
+    return torch.fft.ifft2(torch.where(raise_, gain * n, d)).real + mean
+
+
+def line_jitter_filter(image, sigma: float):
+    """`linespec.LineJitterFilter` on (B, 1, H, W): minus the fast part of median-of-differences line offsets."""
+    steps = torch.quantile(image[:, :, 1:] - image[:, :, :-1], 0.5, dim=3, keepdim=True)
+    offsets = torch.cat([torch.zeros_like(steps[:, :, :1]), torch.cumsum(steps, dim=2)], dim=2)
+    radius = int(np.ceil(4 * sigma))
+    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    kernel = torch.from_numpy((kernel / kernel.sum()).astype(np.float32)).to(image.device).view(1, 1, -1, 1)
+    padded = torch.cat([offsets[:, :, :1].expand(-1, -1, radius, -1), offsets,
+                        offsets[:, :, -1:].expand(-1, -1, radius, -1)], dim=2)
+    return image - (offsets - nn.functional.conv2d(padded, kernel))
+
+
 class LineSpec(nn.Module):
     """`stm_zoo.models.linespec` with its defaults (filters 24, row_features 16, every branch), NCHW.
     Module names are the Keras layer names (`convs["e1_down"]` ↔ layer "e1_down"), so weights copy by name."""
 
-    def __init__(self, filters: int = 24, row_features: int = 16, line_steps: bool = False):
+    def __init__(self, filters: int = 24, row_features: int = 16, line_steps: bool = False, dejitter: float = 0.0,
+                 lattice_restore: float = 0.0, min_kept: float = 0.6):
         super().__init__()
         f, r = filters, row_features
         self.line_steps = line_steps
+        self.dejitter, self.lattice_restore, self.min_kept = dejitter, lattice_restore, min_kept
         convs = {"line_c1": (1, r, 3), "line_c2": (r, r, 3), "line_score": (r, 1, 1)}
         if line_steps:
             s = r // 2
@@ -190,7 +254,12 @@ class LineSpec(nn.Module):
         d0 = torch.cat([c("d0_upconv", self.up(d1)), e0], dim=1)
         d0 = c("d0_c2", c("d0_c1", d0))
         correction = c("correction", d0, relu=False)[:, :, top:top + h, left:left + w]
-        return torch.clamp(corrected + correction, 0.0, 1.0)
+        denoised = corrected + correction
+        if self.lattice_restore:
+            denoised = lattice_restore(noisy, denoised, self.lattice_restore, self.min_kept)
+        if self.dejitter:
+            denoised = line_jitter_filter(denoised, self.dejitter)
+        return torch.clamp(denoised, 0.0, 1.0)
 
 
 def load_keras_weights(module: LineSpec, keras_model) -> LineSpec:
@@ -207,7 +276,8 @@ def load_keras_weights(module: LineSpec, keras_model) -> LineSpec:
 
 
 REFERENCES = {"autoencoder_thesis": (thesis_autoencoder, 28_353), "dncnn": (DnCNN, 556_096),
-              "linespec": (LineSpec, 416_508)}
+              "linespec": (LineSpec, 416_508),
+              "linespec_published": (functools.partial(LineSpec, lattice_restore=10.0, dejitter=3.0), 416_508)}
 FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
 
 
