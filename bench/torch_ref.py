@@ -134,11 +134,13 @@ def _circular_max3(a):
     return a
 
 
-def _circular_line_mean(a, size: int, dim: int):
-    total = a
-    for shift in range(1, size // 2 + 1):
-        total = total + torch.roll(a, shift, dim) + torch.roll(a, -shift, dim)
-    return total / size
+def _window_mean(a, size: int, dim: int):
+    """`linespec._window_mean`: a periodic running mean along `dim` from one cumulative sum."""
+    r, n = size // 2, a.shape[dim]
+    front = torch.arange(-r - 1, 0, device=a.device) % n
+    back = torch.arange(0, r, device=a.device) % n
+    total = torch.cumsum(torch.cat([a.index_select(dim, front), a, a.index_select(dim, back)], dim=dim), dim=dim)
+    return (total.narrow(dim, size, n) - total.narrow(dim, 0, n)) / size
 
 
 def lattice_restore(noisy, denoised, min_snr: float = 10.0, min_kept: float = 0.6):
@@ -152,8 +154,8 @@ def lattice_restore(noisy, denoised, min_snr: float = 10.0, min_kept: float = 0.
         levelled = levelled - (levelled * axis).sum(dim=(2, 3), keepdim=True) / max(float((axis * axis).sum()), 1e-12) * axis
     spectrum = torch.fft.fft2(levelled * (_hann(h, noisy.device)[:, None] * _hann(w, noisy.device)[None, :]))
     log_amp = 0.5 * torch.log(spectrum.real ** 2 + spectrum.imag ** 2 + 1e-20)
-    background = torch.maximum(_circular_box_mean(log_amp, 9), torch.maximum(
-        _circular_line_mean(log_amp, 33, 2), _circular_line_mean(log_amp, 33, 3)))
+    background = torch.maximum(_window_mean(_window_mean(log_amp, 9, 2), 9, 3), torch.maximum(
+        _window_mean(log_amp, 33, 2), _window_mean(log_amp, 33, 3)))
     ky, kx = _frequency_index(h, noisy.device)[:, None], _frequency_index(w, noisy.device)[None, :]
     allowed = (kx > 1.0) & (ky * ky + kx * kx > 4.0)
     peaks = allowed & (log_amp >= _circular_max3(log_amp)) & (log_amp - background >= float(np.log(min_snr)))
@@ -161,7 +163,8 @@ def lattice_restore(noisy, denoised, min_snr: float = 10.0, min_kept: float = 0.
     n = torch.fft.fft2(noisy - mean)
     d = torch.fft.fft2(denoised - mean)
     n_power = n.real ** 2 + n.imag ** 2
-    floor = torch.exp(2.0 * _circular_box_mean(0.5 * torch.log(n_power + 1e-20), 9))
+    log_n = 0.5 * torch.log(n_power + 1e-20)
+    floor = torch.exp(2.0 * _window_mean(_window_mean(log_n, 9, 2), 9, 3))
     gain = torch.clamp(1.0 - floor / torch.clamp(n_power, min=1e-20), 0.0, 1.0)
     d_power, wiener_power = d.real ** 2 + d.imag ** 2, gain * gain * n_power
     raise_ = near_peak & (d_power < wiener_power) & (d_power >= min_kept ** 2 * wiener_power)

@@ -207,9 +207,8 @@ class LatticeRestore(layers.Layer):
         h, w = ops.shape(noisy)[2], ops.shape(noisy)[3]
         mean = ops.mean(noisy, axis=(2, 3), keepdims=True)
         log_amp = _log_amplitude(_plane_levelled(noisy - mean) * (_hann(h)[:, None] * _hann(w)[None, :]))
-        background = ops.maximum(_circular_box_mean(log_amp, 9),
-                                 ops.maximum(_circular_box_mean(log_amp, 33, axes=(2,)),
-                                             _circular_box_mean(log_amp, 33, axes=(3,))))
+        background = ops.maximum(_window_mean(_window_mean(log_amp, 9, 2), 9, 3),
+                                 ops.maximum(_window_mean(log_amp, 33, 2), _window_mean(log_amp, 33, 3)))
         ky, kx = _frequency_index(h), _frequency_index(w)
         allowed = (kx[None, :] > 1.0) & (ky[:, None] ** 2 + kx[None, :] ** 2 > 4.0)
         peaks = allowed & (log_amp >= _circular_max3(log_amp)) & (log_amp - background >= float(np.log(self.min_snr)))
@@ -217,7 +216,8 @@ class LatticeRestore(layers.Layer):
         n_real, n_imag = ops.fft2((noisy - mean, ops.zeros_like(noisy)))
         d_real, d_imag = ops.fft2((denoised - mean, ops.zeros_like(denoised)))
         n_power = n_real * n_real + n_imag * n_imag
-        floor = ops.exp(2.0 * _circular_box_mean(0.5 * ops.log(n_power + 1e-20), 9))
+        log_n = 0.5 * ops.log(n_power + 1e-20)
+        floor = ops.exp(2.0 * _window_mean(_window_mean(log_n, 9, 2), 9, 3))
         gain = ops.clip(1.0 - floor / ops.maximum(n_power, 1e-20), 0.0, 1.0)
         d_power, wiener_power = d_real * d_real + d_imag * d_imag, gain * gain * n_power
         raise_ = near_peak & (d_power < wiener_power) & (d_power >= self.min_kept**2 * wiener_power)
@@ -252,6 +252,17 @@ def _frequency_index(n):
 def _log_amplitude(image):
     real, imag = ops.fft2((image, ops.zeros_like(image)))
     return 0.5 * ops.log(real * real + imag * imag + 1e-20)
+
+
+def _window_mean(a, size: int, axis: int):
+    """Mean over `size` (odd) neighbours along `axis` with periodic wrap, from one cumulative sum."""
+    r, n = size // 2, ops.shape(a)[axis]
+    wrapped = ops.concatenate([ops.take(a, ops.mod(ops.arange(-r - 1, 0), n), axis=axis), a,
+                               ops.take(a, ops.mod(ops.arange(0, r), n), axis=axis)], axis=axis)  # one extra in front
+    total = ops.cumsum(wrapped, axis=axis)
+    upper = ops.take(total, ops.arange(size, n + size), axis=axis)
+    lower = ops.take(total, ops.arange(0, n), axis=axis)
+    return (upper - lower) / size
 
 
 def _circular_max3(a):
