@@ -1,12 +1,13 @@
 """Which of LineSpec's ideas help (issue 17): the same recipe trained with one idea removed at a time, each for
 the same number of steps, then scored on the sets where the ideas should matter.
 
-    python bench/ablation.py --steps 600            # trains 4 variants (resumable, runs/ablation/NAME), then scores
+    python bench/ablation.py --steps 600            # trains every variant (resumable, runs/ablation/NAME), then scores
     python bench/ablation.py --steps 600 --only full,no_row
 
 Variants: full (recipes/weights/linespec.py), no_row (no whole-line offset head), no_spectral (no Fourier lattice
 gate), mse (plain MSE instead of MSE + FFT-amplitude term), patch128 (128² instead of 256² patches, same pixels per
-step), line_steps (with the learned median-of-differences branch). Scores: PSNR / SSIM / images worse than the noisy input on the synthetic split, the fine-lattice split and the
+step), line_steps (with the learned median-of-differences branch), no_restore and no_dejitter (without one part of
+the weightless output stage; on the published weights their effect is in weights/README.md). Scores: PSNR / SSIM / images worse than the noisy input on the synthetic split, the fine-lattice split and the
 heavy sweep strength, and on the real streaky scans the stripe index and the lattice amplitude kept.
 """
 
@@ -24,6 +25,8 @@ VARIANTS = {
     "mse": ["loss=mse"],
     "patch128": ["patch_size=128", "batch_size=16"],
     "line_steps": ["model_kwargs.line_steps=True"],
+    "no_restore": ["model_kwargs.lattice_restore=0.0"],
+    "no_dejitter": ["model_kwargs.dejitter=0.0"],
 }
 
 
