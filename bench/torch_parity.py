@@ -39,7 +39,8 @@ def main():
         config = model.get_layer("lattice_restore").get_config()
         stage |= {"lattice_restore": config["min_snr"], "min_kept": config["min_kept"]}
     if "dejitter" in [layer.name for layer in model.layers]:
-        stage["dejitter"] = model.get_layer("dejitter").sigma
+        config = model.get_layer("dejitter").get_config()
+        stage |= {"dejitter": config["sigma"], "line_jumps": config.get("jump", 0.0)}
     net = load_keras_weights(LineSpec(line_steps=steps, **stage), model).eval()
     assert sum(p.numel() for p in net.parameters()) == sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     probes = keras.Model(model.input, [model.get_layer("line_corrected").output, model.get_layer("lattice").output,

@@ -151,7 +151,8 @@ def lattice_restore(noisy, denoised, min_snr: float = 10.0, min_kept: float = 0.
     y = (torch.arange(h, dtype=torch.float32, device=noisy.device) / max(h - 1, 1) - 0.5)[:, None].expand(h, w)
     x = (torch.arange(w, dtype=torch.float32, device=noisy.device) / max(w - 1, 1) - 0.5)[None, :].expand(h, w)
     for axis in (y, x):
-        levelled = levelled - (levelled * axis).sum(dim=(2, 3), keepdim=True) / max(float((axis * axis).sum()), 1e-12) * axis
+        slope = (levelled * axis).sum(dim=(2, 3), keepdim=True) / max(float((axis * axis).sum()), 1e-12)
+        levelled = levelled - slope * axis
     spectrum = torch.fft.fft2(levelled * (_hann(h, noisy.device)[:, None] * _hann(w, noisy.device)[None, :]))
     log_amp = 0.5 * torch.log(spectrum.real ** 2 + spectrum.imag ** 2 + 1e-20)
     background = torch.maximum(_window_mean(_window_mean(log_amp, 9, 2), 9, 3), torch.maximum(
@@ -171,16 +172,27 @@ def lattice_restore(noisy, denoised, min_snr: float = 10.0, min_kept: float = 0.
     return torch.fft.ifft2(torch.where(raise_, gain * n, d)).real + mean
 
 
-def line_jitter_filter(image, sigma: float):
-    """`linespec.LineJitterFilter` on (B, 1, H, W): minus the fast part of median-of-differences line offsets."""
+def line_jitter_filter(image, sigma: float, jump: float = 0.0):
+    """`linespec.LineJitterFilter` on (B, 1, H, W): minus the fast part of median-of-differences line offsets, and
+    with `jump` the whole-line jumps whole; the correction has zero mean."""
     steps = torch.quantile(image[:, :, 1:] - image[:, :, :-1], 0.5, dim=3, keepdim=True)
-    offsets = torch.cat([torch.zeros_like(steps[:, :, :1]), torch.cumsum(steps, dim=2)], dim=2)
+    jumps = torch.zeros_like(steps)
+    if jump:
+        deviation = (steps - torch.quantile(steps, 0.5, dim=2, keepdim=True)).abs()
+        spread = 1.4826 * torch.quantile(deviation, 0.5, dim=2, keepdim=True) + 1e-12
+        jumps = torch.where(deviation > jump * spread, steps, jumps)
+
+    def cumulative(s):
+        return torch.cat([torch.zeros_like(s[:, :, :1]), torch.cumsum(s, dim=2)], dim=2)
+
+    offsets, jump_offsets = cumulative(steps - jumps), cumulative(jumps)
     radius = int(np.ceil(4 * sigma))
     kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
     kernel = torch.from_numpy((kernel / kernel.sum()).astype(np.float32)).to(image.device).view(1, 1, -1, 1)
     padded = torch.cat([offsets[:, :, :1].expand(-1, -1, radius, -1), offsets,
                         offsets[:, :, -1:].expand(-1, -1, radius, -1)], dim=2)
-    return image - (offsets - nn.functional.conv2d(padded, kernel))
+    correction = jump_offsets + offsets - nn.functional.conv2d(padded, kernel)
+    return image - (correction - correction.mean(dim=2, keepdim=True))
 
 
 class LineSpec(nn.Module):
@@ -188,11 +200,12 @@ class LineSpec(nn.Module):
     Module names are the Keras layer names (`convs["e1_down"]` ↔ layer "e1_down"), so weights copy by name."""
 
     def __init__(self, filters: int = 24, row_features: int = 16, line_steps: bool = False, dejitter: float = 0.0,
-                 lattice_restore: float = 0.0, min_kept: float = 0.6):
+                 line_jumps: float = 0.0, lattice_restore: float = 0.0, min_kept: float = 0.6):
         super().__init__()
         f, r = filters, row_features
         self.line_steps = line_steps
-        self.dejitter, self.lattice_restore, self.min_kept = dejitter, lattice_restore, min_kept
+        self.dejitter, self.line_jumps = dejitter, line_jumps
+        self.lattice_restore, self.min_kept = lattice_restore, min_kept
         convs = {"line_c1": (1, r, 3), "line_c2": (r, r, 3), "line_score": (r, 1, 1)}
         if line_steps:
             s = r // 2
@@ -261,7 +274,7 @@ class LineSpec(nn.Module):
         if self.lattice_restore:
             denoised = lattice_restore(noisy, denoised, self.lattice_restore, self.min_kept)
         if self.dejitter:
-            denoised = line_jitter_filter(denoised, self.dejitter)
+            denoised = line_jitter_filter(denoised, self.dejitter, self.line_jumps)
         return torch.clamp(denoised, 0.0, 1.0)
 
 
@@ -280,7 +293,8 @@ def load_keras_weights(module: LineSpec, keras_model) -> LineSpec:
 
 REFERENCES = {"autoencoder_thesis": (thesis_autoencoder, 28_353), "dncnn": (DnCNN, 556_096),
               "linespec": (LineSpec, 416_508),
-              "linespec_published": (functools.partial(LineSpec, lattice_restore=10.0, dejitter=3.0), 416_508)}
+              "linespec_published": (functools.partial(LineSpec, lattice_restore=10.0, dejitter=3.0, line_jumps=10.0),
+                                     416_508)}
 FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
 
 

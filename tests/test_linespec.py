@@ -8,7 +8,8 @@ import scipy.ndimage
 import stm_zoo.models as zoo
 from stm_zoo import metrics
 from stm_zoo.training import losses
-from stm_zoo.models.linespec import LatticeRestore, LineJitterFilter, RowAttentionPool, RowProfile, SpectralGate, SubtractRows
+from stm_zoo.models.linespec import (LatticeRestore, LineJitterFilter, RowAttentionPool, RowProfile, SpectralGate,
+                                     SubtractRows)
 
 
 def test_row_pool_with_equal_scores_is_the_row_mean():
@@ -72,14 +73,35 @@ def _gate(bias: float) -> SpectralGate:
     return gate
 
 
-@pytest.mark.parametrize("height", [5, 64])  # shorter and longer than the Gaussian's radius (12 lines)
-def test_line_jitter_filter_subtracts_the_fast_part_of_median_difference_offsets(height):
-    image = np.random.default_rng(1).random((height, 48))
+def _jitter_reference(image, sigma, jump=0.0):
     steps = np.median(np.diff(image, axis=0), axis=1)
-    offsets = np.concatenate([[0.0], np.cumsum(steps)])
-    expected = image - (offsets - scipy.ndimage.gaussian_filter1d(offsets, 3.0, mode="nearest", truncate=4.0))[:, None]
-    out = np.asarray(LineJitterFilter(3.0)(image[None, :, :, None].astype("float32")))[0, :, :, 0]
-    np.testing.assert_allclose(out, expected, atol=1e-5)
+    deviation = np.abs(steps - np.median(steps))
+    jumps = np.where(deviation > jump * (1.4826 * np.median(deviation) + 1e-12), steps, 0.0) if jump else 0 * steps
+    offsets, jump_offsets = (np.concatenate([[0.0], np.cumsum(s)]) for s in (steps - jumps, jumps))
+    slow = scipy.ndimage.gaussian_filter1d(offsets, sigma, mode="nearest", truncate=4.0)
+    correction = jump_offsets + offsets - slow
+    return image - (correction - correction.mean())[:, None]
+
+
+@pytest.mark.parametrize("height, jump", [(5, 0.0), (64, 0.0), (64, 3.0)])  # shorter and longer than the radius
+def test_line_jitter_filter_subtracts_the_fast_part_of_median_difference_offsets(height, jump):
+    image = np.random.default_rng(1).random((height, 48))
+    out = np.asarray(LineJitterFilter(3.0, jump)(image[None, :, :, None].astype("float32")))[0, :, :, 0]
+    np.testing.assert_allclose(out, _jitter_reference(image, 3.0, jump), atol=1e-5)
+
+
+def test_line_jitter_filter_removes_a_tip_change_jump_whole_and_keeps_the_level():
+    rows, cols = 80, 64
+    texture = np.random.default_rng(3).normal(0, 0.01, (rows, cols))
+    jitter = np.random.default_rng(4).normal(0, 0.002, (rows, 1))
+    shifted = np.where(np.arange(rows)[:, None] >= 30, 0.2, 0.0)  # from line 30 on, a different tip
+    image = (texture + jitter + shifted)[None, :, :, None].astype("float32")
+    out = np.asarray(LineJitterFilter(3.0, jump=10.0)(image))[0, :, :, 0]
+    line_levels = np.median(out - texture, axis=1)
+    assert np.ptp(line_levels) < 0.02  # the 0.2 jump is gone, not spread over ±3 σ of lines
+    assert abs(out.mean() - image.mean()) < 1e-4
+    smoothed_only = np.asarray(LineJitterFilter(3.0)(image))[0, :, :, 0]
+    assert np.ptp(np.median(smoothed_only - texture, axis=1)) > 0.1
 
 
 def test_line_jitter_filter_removes_a_jumped_line_and_keeps_a_slow_drift():
@@ -127,8 +149,9 @@ def test_lattice_restore_leaves_what_the_model_removed_and_pick_up_streaks_alone
 
 
 def test_a_linespec_ending_in_the_restore_and_the_jitter_filter_loads_safely(tmp_path):
-    model = zoo.build("linespec", filters=4, row_features=4, dejitter=2.0, lattice_restore=8.0, min_kept=0.5)
-    assert model.get_layer("dejitter").sigma == 2.0
+    model = zoo.build("linespec", filters=4, row_features=4, dejitter=2.0, line_jumps=10.0, lattice_restore=8.0,
+                      min_kept=0.5)
+    assert model.get_layer("dejitter").get_config()["jump"] == 10.0
     assert model.get_layer("lattice_restore").get_config()["min_kept"] == 0.5
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)

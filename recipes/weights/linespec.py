@@ -13,15 +13,16 @@ real scans, then the last stage (trained with the `line_steps` ablation branch, 
         --set model_kwargs.line_steps=True --set learning_rate=3e-4 --set epochs=18 --set seed=11 \
         --set noise=wide_norm --set simulate.share=0.75 --out runs/weights/linespec_stage8
 
-Stages 1-8 trained without the weightless output stage (`lattice_restore`, `dejitter`: a damped lattice peak given
-back its amplitude, line jitter removed); the published file is stage 8's weights ending in it.
+Stages 1-8 trained without the weightless output stage (`lattice_restore`, `dejitter`, `line_jumps`: a damped
+lattice peak given back its amplitude, line jitter and whole-line jumps removed); the published file is stage 8's
+weights ending in it.
 """
 
 
 def get_config():
     return {
         "model": "linespec",
-        "model_kwargs": {"filters": 24, "lattice_restore": 10.0, "dejitter": 3.0},
+        "model_kwargs": {"filters": 24, "lattice_restore": 10.0, "dejitter": 3.0, "line_jumps": 10.0},
         "data": "default",
         "simulate": {"count": 512, "size_px": 288},
         "patch_size": 256,

@@ -19,7 +19,8 @@ offset, and the periodic lattice that spans the scan. LineSpec adds one branch f
 4. **Output stage** (`lattice_restore`, `dejitter`; no weights, so it can end any trained LineSpec):
    `LatticeRestore` gives a lattice peak of the input that the network kept but damped (to ≥ `min_kept` of it)
    back its Wiener-estimated amplitude, and `LineJitterFilter` removes the line-to-line jitter the row branch
-   left (median-of-differences offsets minus their slow part, so real topography is not levelled away).
+   left (median-of-differences offsets minus their slow part, so real topography is not levelled away; with
+   `line_jumps`, whole-line jumps far outside the scan's usual line steps are removed whole).
 
 The row and spectral layers are registered `stm_zoo` layers (no built-in layer pools along one axis of an
 unknown width or takes an FFT); everything else is built-in. Any H×W; 1 channel in and out.
@@ -79,18 +80,23 @@ class RowProfile(layers.Layer):
 
 @keras.saving.register_keras_serializable(package="stm_zoo")
 class LineJitterFilter(layers.Layer):
-    """`LineJitterFilter(sigma)(image)`: removes the line-to-line jitter left in an image, keeping its slow
+    """`LineJitterFilter(sigma, jump)(image)`: removes the line-to-line jitter left in an image, keeping its slow
     line-offset profile. The offsets are Gwyddion's median-of-differences alignment (each line's median step to
     the line above, summed down the scan); only their part faster than a Gaussian of `sigma` lines is subtracted,
-    so the drift such a sum accumulates over a real surface stays out (B, H, W, 1) → (B, H, W, 1)."""
+    so the drift such a sum accumulates over a real surface stays out. With `jump` > 0, a step that stands more
+    than `jump` × its robust spread (1.4826 MAD over the scan) from the median step is a jump of the whole line
+    (tip change, creep) and is removed whole. The correction has zero mean over the lines, so the image's level
+    stays. (B, H, W, 1) → (B, H, W, 1)."""
 
     whole_image = True  # denoise in tiles as large as memory allows (stm_zoo.inference.default_tile)
 
-    def __init__(self, sigma: float = 3.0, **kwargs):
+    def __init__(self, sigma: float = 3.0, jump: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         if not sigma > 0:
             raise ValueError(f"LineJitterFilter: sigma must be > 0 lines, got {sigma!r}")
-        self.sigma = float(sigma)
+        if not jump >= 0:
+            raise ValueError(f"LineJitterFilter: jump must be >= 0 (0: off), got {jump!r}")
+        self.sigma, self.jump = float(sigma), float(jump)
         radius = int(np.ceil(4 * self.sigma))
         kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / self.sigma) ** 2)
         self._kernel = (kernel / kernel.sum()).astype(np.float32).reshape(-1, 1, 1, 1)
@@ -99,18 +105,30 @@ class LineJitterFilter(layers.Layer):
     def call(self, image):
         x = ops.cast(image, "float32")
         steps = ops.quantile(x[:, 1:] - x[:, :-1], 0.5, axis=2, keepdims=True)  # (B, H - 1, 1, 1)
-        offsets = ops.concatenate([ops.zeros_like(steps[:, :1]), ops.cumsum(steps, axis=1)], axis=1)
+        jumps = ops.zeros_like(steps)
+        if self.jump:
+            deviation = ops.abs(steps - ops.quantile(steps, 0.5, axis=1, keepdims=True))
+            spread = 1.4826 * ops.quantile(deviation, 0.5, axis=1, keepdims=True) + 1e-12
+            jumps = ops.where(deviation > self.jump * spread, steps, jumps)
+        offsets, jump_offsets = _cumulative(steps - jumps), _cumulative(jumps)
         r = self._radius
         padded = ops.concatenate([ops.repeat(offsets[:, :1], r, axis=1), offsets,
                                   ops.repeat(offsets[:, -1:], r, axis=1)], axis=1)
         slow = ops.conv(padded, ops.convert_to_tensor(self._kernel), padding="valid")
-        return ops.cast(x - (offsets - slow), image.dtype)
+        correction = jump_offsets + offsets - slow
+        correction = correction - ops.mean(correction, axis=1, keepdims=True)
+        return ops.cast(x - correction, image.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "sigma": self.sigma}
+        return {**super().get_config(), "sigma": self.sigma, "jump": self.jump}
+
+
+def _cumulative(steps):
+    """Steps between lines (B, H - 1, 1, 1) → each line's offset from the first (B, H, 1, 1)."""
+    return ops.concatenate([ops.zeros_like(steps[:, :1]), ops.cumsum(steps, axis=1)], axis=1)
 
 
 def _circular_box_mean(a, size: int, axes=(2, 3)):
@@ -311,11 +329,11 @@ def _line_steps(noisy, features: int, name: str):
     source="stm-zoo (issue 17): row attention pooling, spectral gating (cf. FFT filtering, Wiener), U-Net",
 )
 def linespec(filters: int = 24, row_features: int = 16, row_branch: bool = True, spectral_branch: bool = True,
-             line_steps: bool = False, dejitter: float = 0.0, lattice_restore: float = 0.0, min_kept: float = 0.6,
-             input_shape=(None, None, 1)) -> keras.Model:
+             line_steps: bool = False, dejitter: float = 0.0, line_jumps: float = 0.0, lattice_restore: float = 0.0,
+             min_kept: float = 0.6, input_shape=(None, None, 1)) -> keras.Model:
     """`row_branch` / `spectral_branch` = False drop a branch, `line_steps=True` adds one (the ablations of
     issue 17); `lattice_restore` > 1 ends the model with a `LatticeRestore` of that peak threshold, `dejitter` > 0
-    with a `LineJitterFilter` of that σ (lines)."""
+    with a `LineJitterFilter` of that σ (lines) and jump threshold `line_jumps`."""
     noisy = keras.Input(shape=input_shape, name="noisy")
     corrected = noisy
     if row_branch:
@@ -345,6 +363,6 @@ def linespec(filters: int = 24, row_features: int = 16, row_branch: bool = True,
     if lattice_restore:
         denoised = LatticeRestore(lattice_restore, min_kept, name="lattice_restore")([noisy, denoised])
     if dejitter:
-        denoised = LineJitterFilter(dejitter, name="dejitter")(denoised)
+        denoised = LineJitterFilter(dejitter, line_jumps, name="dejitter")(denoised)
     clean = layers.ReLU(max_value=1.0, name="clean")(denoised)
     return keras.Model(noisy, clean, name="linespec")
