@@ -8,9 +8,17 @@ starts with "@@" (anything else a worker prints is passed through to stderr).
 import json
 import os
 import resource
+import runpy
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+
+def published_linespec_kwargs() -> dict:
+    """The model kwargs of the published LineSpec (network and output stage), from its recipe."""
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "weights" / "linespec.py"
+    return runpy.run_path(str(recipe))["get_config"]()["model_kwargs"]
 
 
 def timed(fn, n: int) -> dict:

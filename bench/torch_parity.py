@@ -34,11 +34,11 @@ def main():
 
     model = models.load(args.weights)
     steps = any(layer.name == "step_profile" for layer in model.layers)  # absent before the line-step branch
-    stage = {}  # the weightless output stage, where the model ends in it
-    if "lattice_restore" in [layer.name for layer in model.layers]:
+    stage, names = {}, {layer.name for layer in model.layers}  # the weightless output stage, where the model has it
+    if "lattice_restore" in names:
         config = model.get_layer("lattice_restore").get_config()
         stage |= {"lattice_restore": config["min_snr"], "min_kept": config["min_kept"]}
-    if "dejitter" in [layer.name for layer in model.layers]:
+    if "dejitter" in names:
         config = model.get_layer("dejitter").get_config()
         stage |= {"dejitter": config["sigma"], "line_jumps": config.get("jump", 0.0)}
     net = load_keras_weights(LineSpec(line_steps=steps, **stage), model).eval()

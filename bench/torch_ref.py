@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from harness import serve, timed
+from harness import published_linespec_kwargs, serve, timed
 from torch import nn
 
 
@@ -77,13 +77,17 @@ def _split_pad(size: int, multiple: int) -> tuple[int, int]:
 
 
 def _circular_box_mean(a, size: int):
-    """`linespec._circular_box_mean`: a `size` × `size` mean with periodic wrap, rows then columns, the same sums."""
-    for dim in (2, 3):
-        total = a
-        for shift in range(1, size // 2 + 1):
-            total = total + torch.roll(a, shift, dim) + torch.roll(a, -shift, dim)
-        a = total / size
-    return a
+    """`linespec._circular_box_mean`: a `size` × `size` mean with periodic wrap, rows then columns."""
+    return _window_mean(_window_mean(a, size, 2), size, 3)
+
+
+def _window_mean(a, size: int, dim: int):
+    """`linespec._window_mean`: a periodic running mean along `dim` from one cumulative sum."""
+    r, n = size // 2, a.shape[dim]
+    front = torch.arange(-r - 1, 0, device=a.device) % n
+    back = torch.arange(0, r, device=a.device) % n
+    total = torch.cumsum(torch.cat([a.index_select(dim, front), a, a.index_select(dim, back)], dim=dim), dim=dim)
+    return (total.narrow(dim, size, n) - total.narrow(dim, 0, n)) / size
 
 
 class SpectralGate(nn.Module):
@@ -134,15 +138,6 @@ def _circular_max3(a):
     return a
 
 
-def _window_mean(a, size: int, dim: int):
-    """`linespec._window_mean`: a periodic running mean along `dim` from one cumulative sum."""
-    r, n = size // 2, a.shape[dim]
-    front = torch.arange(-r - 1, 0, device=a.device) % n
-    back = torch.arange(0, r, device=a.device) % n
-    total = torch.cumsum(torch.cat([a.index_select(dim, front), a, a.index_select(dim, back)], dim=dim), dim=dim)
-    return (total.narrow(dim, size, n) - total.narrow(dim, 0, n)) / size
-
-
 def lattice_restore(noisy, denoised, min_snr: float = 10.0, min_kept: float = 0.6):
     """`linespec.LatticeRestore` on (B, 1, H, W): damped lattice peaks of `noisy` get their Wiener amplitude back."""
     h, w = noisy.shape[2], noisy.shape[3]
@@ -155,7 +150,7 @@ def lattice_restore(noisy, denoised, min_snr: float = 10.0, min_kept: float = 0.
         levelled = levelled - slope * axis
     spectrum = torch.fft.fft2(levelled * (_hann(h, noisy.device)[:, None] * _hann(w, noisy.device)[None, :]))
     log_amp = 0.5 * torch.log(spectrum.real ** 2 + spectrum.imag ** 2 + 1e-20)
-    background = torch.maximum(_window_mean(_window_mean(log_amp, 9, 2), 9, 3), torch.maximum(
+    background = torch.maximum(_circular_box_mean(log_amp, 9), torch.maximum(
         _window_mean(log_amp, 33, 2), _window_mean(log_amp, 33, 3)))
     ky, kx = _frequency_index(h, noisy.device)[:, None], _frequency_index(w, noisy.device)[None, :]
     allowed = (kx > 1.0) & (ky * ky + kx * kx > 4.0)
@@ -164,8 +159,7 @@ def lattice_restore(noisy, denoised, min_snr: float = 10.0, min_kept: float = 0.
     n = torch.fft.fft2(noisy - mean)
     d = torch.fft.fft2(denoised - mean)
     n_power = n.real ** 2 + n.imag ** 2
-    log_n = 0.5 * torch.log(n_power + 1e-20)
-    floor = torch.exp(2.0 * _window_mean(_window_mean(log_n, 9, 2), 9, 3))
+    floor = torch.exp(2.0 * _circular_box_mean(0.5 * torch.log(n_power + 1e-20), 9))
     gain = torch.clamp(1.0 - floor / torch.clamp(n_power, min=1e-20), 0.0, 1.0)
     d_power, wiener_power = d.real ** 2 + d.imag ** 2, gain * gain * n_power
     raise_ = near_peak & (d_power < wiener_power) & (d_power >= min_kept ** 2 * wiener_power)
@@ -293,8 +287,7 @@ def load_keras_weights(module: LineSpec, keras_model) -> LineSpec:
 
 REFERENCES = {"autoencoder_thesis": (thesis_autoencoder, 28_353), "dncnn": (DnCNN, 556_096),
               "linespec": (LineSpec, 416_508),
-              "linespec_published": (functools.partial(LineSpec, lattice_restore=10.0, dejitter=3.0, line_jumps=10.0),
-                                     416_508)}
+              "linespec_published": (functools.partial(LineSpec, **published_linespec_kwargs()), 416_508)}
 FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
 
 

@@ -26,13 +26,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-from harness import Worker, serve, timed
+from harness import Worker, published_linespec_kwargs, serve, timed
 
 BENCH = Path(__file__).resolve().parent
 # Bench names → (registry name, kwargs). maed_cnn is timed with B0 unless maed_cnn_b7 is asked for.
 VARIANTS = {"maed_cnn": ("maed_cnn", {"backbone": "B0"}), "maed_cnn_b7": ("maed_cnn", {"backbone": "B7"}),
-            # the published LineSpec file: the network and its weightless output stage
-            "linespec_published": ("linespec", {"lattice_restore": 10.0, "dejitter": 3.0, "line_jumps": 10.0})}
+            "linespec_published": ("linespec", published_linespec_kwargs())}  # with its weightless output stage
 REFERENCES = ("autoencoder_thesis", "dncnn", "linespec", "linespec_published")  # networks bench/torch_ref.py has
 
 

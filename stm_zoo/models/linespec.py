@@ -131,14 +131,9 @@ def _cumulative(steps):
     return ops.concatenate([ops.zeros_like(steps[:, :1]), ops.cumsum(steps, axis=1)], axis=1)
 
 
-def _circular_box_mean(a, size: int, axes=(2, 3)):
-    """Mean over a `size` × `size` window with periodic wrap (the spectrum is periodic)."""
-    for axis in axes:
-        total = a
-        for shift in range(1, size // 2 + 1):
-            total = total + ops.roll(a, shift, axis=axis) + ops.roll(a, -shift, axis=axis)
-        a = total / size
-    return a
+def _circular_box_mean(a, size: int):
+    """Mean over a `size` × `size` window with periodic wrap (the spectrum is periodic), on the last two axes."""
+    return _window_mean(_window_mean(a, size, 2), size, 3)
 
 
 @keras.saving.register_keras_serializable(package="stm_zoo")
@@ -225,7 +220,7 @@ class LatticeRestore(layers.Layer):
         h, w = ops.shape(noisy)[2], ops.shape(noisy)[3]
         mean = ops.mean(noisy, axis=(2, 3), keepdims=True)
         log_amp = _log_amplitude(_plane_levelled(noisy - mean) * (_hann(h)[:, None] * _hann(w)[None, :]))
-        background = ops.maximum(_window_mean(_window_mean(log_amp, 9, 2), 9, 3),
+        background = ops.maximum(_circular_box_mean(log_amp, 9),
                                  ops.maximum(_window_mean(log_amp, 33, 2), _window_mean(log_amp, 33, 3)))
         ky, kx = _frequency_index(h), _frequency_index(w)
         allowed = (kx[None, :] > 1.0) & (ky[:, None] ** 2 + kx[None, :] ** 2 > 4.0)
@@ -234,8 +229,7 @@ class LatticeRestore(layers.Layer):
         n_real, n_imag = ops.fft2((noisy - mean, ops.zeros_like(noisy)))
         d_real, d_imag = ops.fft2((denoised - mean, ops.zeros_like(denoised)))
         n_power = n_real * n_real + n_imag * n_imag
-        log_n = 0.5 * ops.log(n_power + 1e-20)
-        floor = ops.exp(2.0 * _window_mean(_window_mean(log_n, 9, 2), 9, 3))
+        floor = ops.exp(2.0 * _circular_box_mean(0.5 * ops.log(n_power + 1e-20), 9))
         gain = ops.clip(1.0 - floor / ops.maximum(n_power, 1e-20), 0.0, 1.0)
         d_power, wiener_power = d_real * d_real + d_imag * d_imag, gain * gain * n_power
         raise_ = near_peak & (d_power < wiener_power) & (d_power >= self.min_kept**2 * wiener_power)
@@ -254,7 +248,7 @@ def _plane_levelled(image):
     h, w = ops.shape(image)[2], ops.shape(image)[3]
     y = ops.cast(ops.arange(h), "float32") / ops.maximum(ops.cast(h - 1, "float32"), 1.0) - 0.5
     x = ops.cast(ops.arange(w), "float32") / ops.maximum(ops.cast(w - 1, "float32"), 1.0) - 0.5
-    y, x = y[:, None] + 0.0 * x[None, :], x[None, :] + 0.0 * y[:, None]
+    y, x = ops.broadcast_to(y[:, None], (h, w)), ops.broadcast_to(x[None, :], (h, w))
     for axis in (y, x):
         slope = ops.sum(image * axis, axis=(2, 3), keepdims=True) / ops.maximum(ops.sum(axis * axis), 1e-12)
         image = image - slope * axis
