@@ -6,8 +6,9 @@ the same number of steps, then scored on the sets where the ideas should matter.
 
 Variants: full (recipes/weights/linespec.py), no_row (no whole-line offset head), no_spectral (no Fourier lattice
 gate), mse (plain MSE instead of MSE + FFT-amplitude term), patch128 (128² instead of 256² patches, same pixels per
-step), line_steps (with the learned median-of-differences branch), no_restore and no_dejitter (without one part of
-the weightless output stage; on the published weights their effect is in weights/README.md). Scores: PSNR / SSIM / images worse than the noisy input on the synthetic split, the fine-lattice split and the
+step), line_steps (with the learned median-of-differences branch), log_mse (the per-image log loss the last stages
+trained with), no_restore, no_partners, no_damp_invented and no_dejitter (without one part or rule of the weightless
+output stage; on the published weights their effect is in weights/README.md). Scores: PSNR / SSIM / images worse than the noisy input on the synthetic split, the fine-lattice split and the
 heavy sweep strength, and on the real streaky scans the stripe index and the lattice amplitude kept.
 """
 
@@ -27,6 +28,9 @@ VARIANTS = {
     "line_steps": ["model_kwargs.line_steps=True"],
     "no_restore": ["model_kwargs.lattice_restore=0.0"],
     "no_dejitter": ["model_kwargs.dejitter=0.0"],
+    "no_partners": ["model_kwargs.lattice_partners=False"],
+    "no_damp_invented": ["model_kwargs.damp_invented=False"],
+    "log_mse": ["loss=log_mse_fft"],
 }
 
 

@@ -37,7 +37,9 @@ def main():
     stage, names = {}, {layer.name for layer in model.layers}  # the weightless output stage, where the model has it
     if "lattice_restore" in names:
         config = model.get_layer("lattice_restore").get_config()
-        stage |= {"lattice_restore": config["min_snr"], "min_kept": config["min_kept"]}
+        stage |= {"lattice_restore": config["min_snr"], "min_kept": config["min_kept"],
+                  "lattice_partners": config.get("partners", False),
+                  "damp_invented": config.get("damp_invented", False)}
     if "dejitter" in names:
         config = model.get_layer("dejitter").get_config()
         stage |= {"dejitter": config["sigma"], "line_jumps": config.get("jump", 0.0)}
@@ -50,8 +52,9 @@ def main():
     scan_ds = pipeline.pairs(pipeline.default_images(), patch_size=256, augment={"rotation_deg": 0.0})
     noisy_scan = next(iter(scan_ds))[0].numpy()[None].astype("float32")
     yy, xx = np.mgrid[:128, :160]
-    lattice = (0.5 + 0.1 * np.cos(2 * np.pi * xx / 4.3) + 0.1 * np.cos(2 * np.pi * (0.5 * xx + 0.87 * yy) / 4.3)
-               + rng.normal(0, 0.05, (128, 160))).astype("float32")[None, :, :, None]
+    directions = ((1, 0), (0.5, 0.87), (-0.5, 0.87))
+    lattice = (0.5 + sum(0.07 * np.cos(2 * np.pi * (u * xx + v * yy) / 4.3) for u, v in directions)
+               + rng.normal(0, 0.05, (128, 160))).astype("float32")[None, :, :, None]  # hexagonal
     inputs = {
         "random 1×96×128": rng.random((1, 96, 128, 1), dtype=np.float32),
         "random 1×97×130": rng.random((1, 97, 130, 1), dtype=np.float32),

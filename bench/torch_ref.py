@@ -138,23 +138,58 @@ def _circular_max3(a):
     return a
 
 
-def lattice_restore(noisy, denoised, min_snr: float = 10.0, min_kept: float = 0.6):
-    """`linespec.LatticeRestore` on (B, 1, H, W): damped lattice peaks of `noisy` get their Wiener amplitude back."""
-    h, w = noisy.shape[2], noisy.shape[3]
-    mean = noisy.mean(dim=(2, 3), keepdim=True)
-    levelled = noisy - mean
-    y = (torch.arange(h, dtype=torch.float32, device=noisy.device) / max(h - 1, 1) - 0.5)[:, None].expand(h, w)
-    x = (torch.arange(w, dtype=torch.float32, device=noisy.device) / max(w - 1, 1) - 0.5)[None, :].expand(h, w)
+def _partnered(peaks, strength, strongest: int = 32, radius_tol: float = 0.06, angle_tol: float = np.radians(6.0)):
+    """`linespec._partnered`: peaks with a same-|k| partner at 60° or 90° whose difference is a peak too."""
+    b, _, h, w = peaks.shape
+    top, index = torch.topk(torch.where(peaks, strength, -1.0).reshape(b, -1), strongest)
+    valid = top > 0.0
+    signed = lambda n: (lambda k: torch.where(k > n // 2, k - n, k).float())(torch.arange(n))  # noqa: E731
+    fy = signed(h)[:, None].expand(h, w).reshape(-1)[index]
+    fx = signed(w)[None, :].expand(h, w).reshape(-1)[index]
+    uy, ux = fy / h, fx / w
+    radius = torch.sqrt(uy * uy + ux * ux)
+    cosine = (uy[:, :, None] * uy[:, None, :] + ux[:, :, None] * ux[:, None, :]) / torch.clamp(
+        radius[:, :, None] * radius[:, None, :], min=1e-12)
+    angle = torch.arccos(cosine.abs().clamp(0.0, 1.0))
+    lattice_angle = ((angle - np.pi / 3).abs() <= angle_tol) | (angle >= np.pi / 2 - angle_tol)
+    same_radius = (radius[:, :, None] - radius[:, None, :]).abs() <= radius_tol * torch.maximum(
+        radius[:, :, None], radius[:, None, :])
+    dy, dx = fy[:, :, None] - fy[:, None, :], fx[:, :, None] - fx[:, None, :]
+    closes = (((dy[..., None] - fy[:, None, None, :]).abs() <= 1.5)
+              & ((dx[..., None] - fx[:, None, None, :]).abs() <= 1.5)
+              & valid[:, None, None, :]).any(dim=3)
+    has_partner = (same_radius & lattice_angle & closes & valid[:, None, :] & valid[:, :, None]).any(dim=2).float()
+    mask = torch.zeros(b, h * w)
+    mask.scatter_add_(1, index, has_partner)
+    return mask.reshape(b, 1, h, w)
+
+
+def _peak_candidates(image, window):
+    """`linespec._peak_candidates` on zero-mean (B, 1, H, W): log amplitude, background, local maxima."""
+    h, w = image.shape[2], image.shape[3]
+    y = (torch.arange(h, dtype=torch.float32, device=image.device) / max(h - 1, 1) - 0.5)[:, None].expand(h, w)
+    x = (torch.arange(w, dtype=torch.float32, device=image.device) / max(w - 1, 1) - 0.5)[None, :].expand(h, w)
     for axis in (y, x):
-        slope = (levelled * axis).sum(dim=(2, 3), keepdim=True) / max(float((axis * axis).sum()), 1e-12)
-        levelled = levelled - slope * axis
-    spectrum = torch.fft.fft2(levelled * (_hann(h, noisy.device)[:, None] * _hann(w, noisy.device)[None, :]))
+        slope = (image * axis).sum(dim=(2, 3), keepdim=True) / max(float((axis * axis).sum()), 1e-12)
+        image = image - slope * axis
+    spectrum = torch.fft.fft2(image * window)
     log_amp = 0.5 * torch.log(spectrum.real ** 2 + spectrum.imag ** 2 + 1e-20)
     background = torch.maximum(_circular_box_mean(log_amp, 9), torch.maximum(
         _window_mean(log_amp, 33, 2), _window_mean(log_amp, 33, 3)))
-    ky, kx = _frequency_index(h, noisy.device)[:, None], _frequency_index(w, noisy.device)[None, :]
+    ky, kx = _frequency_index(h, image.device)[:, None], _frequency_index(w, image.device)[None, :]
     allowed = (kx > 1.0) & (ky * ky + kx * kx > 4.0)
-    peaks = allowed & (log_amp >= _circular_max3(log_amp)) & (log_amp - background >= float(np.log(min_snr)))
+    return log_amp, background, allowed & (log_amp >= _circular_max3(log_amp))
+
+
+def lattice_restore(noisy, denoised, min_snr: float = 10.0, min_kept: float = 0.6, partners: bool = False,
+                    damp_invented: bool = False):
+    """`linespec.LatticeRestore` on (B, 1, H, W): damped lattice peaks of `noisy` get their Wiener amplitude back;
+    with `damp_invented`, peaks `noisy` lacks are damped to twice their background."""
+    h, w = noisy.shape[2], noisy.shape[3]
+    mean = noisy.mean(dim=(2, 3), keepdim=True)
+    window = _hann(h, noisy.device)[:, None] * _hann(w, noisy.device)[None, :]
+    log_amp, background, maxima = _peak_candidates(noisy - mean, window)
+    peaks = maxima & (log_amp - background >= float(np.log(min_snr)))
     near_peak = _circular_max3(peaks.float()) > 0.5
     n = torch.fft.fft2(noisy - mean)
     d = torch.fft.fft2(denoised - mean)
@@ -162,8 +197,21 @@ def lattice_restore(noisy, denoised, min_snr: float = 10.0, min_kept: float = 0.
     floor = torch.exp(2.0 * _circular_box_mean(0.5 * torch.log(n_power + 1e-20), 9))
     gain = torch.clamp(1.0 - floor / torch.clamp(n_power, min=1e-20), 0.0, 1.0)
     d_power, wiener_power = d.real ** 2 + d.imag ** 2, gain * gain * n_power
-    raise_ = near_peak & (d_power < wiener_power) & (d_power >= min_kept ** 2 * wiener_power)
-    return torch.fft.ifft2(torch.where(raise_, gain * n, d)).real + mean
+    kept_enough = d_power >= min_kept ** 2 * wiener_power
+    if partners:
+        kept_enough = kept_enough | (_circular_max3(_partnered(peaks, log_amp - background)) > 0.5)
+    raise_ = near_peak & (d_power < wiener_power) & kept_enough
+    spectrum = torch.where(raise_, gain * n, d)
+    if damp_invented:
+        out_log_amp, out_background, out_maxima = _peak_candidates(denoised - denoised.mean(dim=(2, 3), keepdim=True),
+                                                                   window)
+        invented = out_maxima & (out_log_amp - out_background >= float(np.log(5.0)))
+        in_input = maxima & (log_amp - background >= float(np.log(3.0)))
+        invented = invented & (_circular_max3(in_input.float()) < 0.5)
+        near_invented = (_circular_max3(invented.float()) > 0.5) & ~raise_
+        damp = torch.where(near_invented, torch.clamp(2.0 * torch.exp(out_background - out_log_amp), max=1.0), 1.0)
+        spectrum = spectrum * damp
+    return torch.fft.ifft2(spectrum).real + mean
 
 
 def line_jitter_filter(image, sigma: float, jump: float = 0.0):
@@ -194,12 +242,14 @@ class LineSpec(nn.Module):
     Module names are the Keras layer names (`convs["e1_down"]` ↔ layer "e1_down"), so weights copy by name."""
 
     def __init__(self, filters: int = 24, row_features: int = 16, line_steps: bool = False, dejitter: float = 0.0,
-                 line_jumps: float = 0.0, lattice_restore: float = 0.0, min_kept: float = 0.6):
+                 line_jumps: float = 0.0, lattice_restore: float = 0.0, min_kept: float = 0.6,
+                 lattice_partners: bool = False, damp_invented: bool = False):
         super().__init__()
         f, r = filters, row_features
         self.line_steps = line_steps
         self.dejitter, self.line_jumps = dejitter, line_jumps
-        self.lattice_restore, self.min_kept = lattice_restore, min_kept
+        self.lattice_restore, self.min_kept, self.lattice_partners = lattice_restore, min_kept, lattice_partners
+        self.damp_invented = damp_invented
         convs = {"line_c1": (1, r, 3), "line_c2": (r, r, 3), "line_score": (r, 1, 1)}
         if line_steps:
             s = r // 2
@@ -266,7 +316,8 @@ class LineSpec(nn.Module):
         correction = c("correction", d0, relu=False)[:, :, top:top + h, left:left + w]
         denoised = corrected + correction
         if self.lattice_restore:
-            denoised = lattice_restore(noisy, denoised, self.lattice_restore, self.min_kept)
+            denoised = lattice_restore(noisy, denoised, self.lattice_restore, self.min_kept, self.lattice_partners,
+                                       self.damp_invented)
         if self.dejitter:
             denoised = line_jitter_filter(denoised, self.dejitter, self.line_jumps)
         return torch.clamp(denoised, 0.0, 1.0)

@@ -13,7 +13,9 @@ The types: `stripes` (the thesis' bands of random values), `line_offsets` (scan-
 1/f noise from line to line), `scars` (partial lines too high or too low), `tip_change` (from one line on, a
 different tip: blur, contrast and height change), `creep` (the first lines of a scan shifted while the
 piezo creeps and the feedback settles), `periodic` (mains pick-up aliased by the raster into tilted
-fringes), `flicker` (1/f noise along the fast-scan axis), `gaussian`, `salt_pepper`, `gaussian_blur`.
+fringes), `flicker` (1/f noise along the fast-scan axis), `gaussian`, `salt_pepper`, `gaussian_blur`, and four
+no preset draws, for testing beyond what a model trained on (`bench/other_noise.py`): `shot` (Poisson counting
+noise), `speckle` (multiplicative), `pink` (isotropic 2-D 1/f noise), `quantize` (a coarse digitizer).
 
 Two more spec types act on the (noisy, clean) pair rather than adding noise: `attenuate` scales the noise
 drawn so far (light and near-clean scans), `renormalize` maps noisy and clean together to [0, 1] between the
@@ -222,6 +224,46 @@ def salt_pepper(image, seed, fraction=(0.0005, 0.005), salt=0.5):
 def gaussian_blur(image, seed, sigma=(0.3, 1.5)):
     """Gaussian blur of width `sigma` px (a blunt tip, a slow feedback loop)."""
     return _blur(image, _draw(sigma, seed), _high(sigma))
+
+
+@register("shot")
+def shot(image, seed, counts=(20.0, 200.0)):
+    """Counting (shot) noise: the image read as a rate, `counts` events at full scale, Poisson-drawn per pixel."""
+    s_counts, s_noise = _seeds(seed, 2)
+    counts = _draw(counts, s_counts)
+    rate = tf.maximum(image, 0.0) * counts
+    return tf.random.stateless_poisson(tf.shape(image), s_noise, rate, dtype=image.dtype) / counts
+
+
+@register("speckle")
+def speckle(image, seed, sigma=(0.05, 0.3)):
+    """Multiplicative noise: each pixel times 1 + `sigma` · N(0, 1) (a gain that fluctuates with the signal)."""
+    s_sigma, s_noise = _seeds(seed, 2)
+    noise = tf.random.stateless_normal(tf.shape(image), s_noise, dtype=image.dtype)
+    return image * (1.0 + _draw(sigma, s_sigma) * noise)
+
+
+@register("pink")
+def pink(image, seed, sigma=(0.01, 0.05), exponent=(0.5, 1.5)):
+    """Isotropic 2-D noise with power ∝ 1/f^`exponent` (f the radial spatial frequency), std `sigma`: blotches
+    of every size, as vibration and thermal drift leave them; unlike `flicker` it is not tied to the lines."""
+    s_sigma, s_exp, s_noise = _seeds(seed, 3)
+    h, w = tf.shape(image)[0], tf.shape(image)[1]
+    fy = tf.signal.fftshift(tf.cast(tf.range(h) - h // 2, tf.float32) / tf.cast(h, tf.float32))
+    fx = tf.cast(tf.range(w // 2 + 1), tf.float32) / tf.cast(w, tf.float32)
+    f = tf.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2)
+    gain = tf.where(f > 0, tf.pow(tf.maximum(f, 1e-6), -_draw(exponent, s_exp) / 2), 0.0)
+    spectrum = tf.signal.rfft2d(tf.random.stateless_normal([h, w], s_noise)) * tf.cast(gain, tf.complex64)
+    noise = tf.signal.irfft2d(spectrum, fft_length=[h, w])
+    noise = noise / (tf.math.reduce_std(noise) + 1e-12)
+    return image + _draw(sigma, s_sigma) * noise[:, :, None]
+
+
+@register("quantize")
+def quantize(image, seed, bits=(5, 8)):
+    """Too coarse a digitizer: the image rounded to 2^`bits` levels over [0, 1]."""
+    levels = tf.cast(tf.pow(2.0, tf.cast(_draw(bits, seed, tf.int32), tf.float32)) - 1.0, image.dtype)
+    return tf.round(image * levels) / levels
 
 
 def _pair_op(name: str):

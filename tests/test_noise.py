@@ -166,7 +166,7 @@ def test_flicker_is_1_over_f_along_the_fast_axis():
 
 
 @pytest.mark.parametrize("name", ["stripes", "line_offsets", "scars", "tip_change", "creep", "periodic", "flicker", "gaussian",
-                                  "salt_pepper", "gaussian_blur"])
+                                  "salt_pepper", "gaussian_blur", "shot", "speckle", "pink"])
 def test_each_noise_is_deterministic_under_its_seed(name):
     fn = getattr(noise, name)
     a = fn(_texture(), tf.constant([3, 1])).numpy()
@@ -176,10 +176,42 @@ def test_each_noise_is_deterministic_under_its_seed(name):
     assert not np.array_equal(a, c)
 
 
+def test_shot_noise_variance_grows_with_the_signal():
+    """Poisson counts: std sqrt(level / counts), mean unchanged."""
+    for level in (0.2, 0.8):
+        out = noise.shot(_img(128, 128, level), tf.constant([1, 5]), counts=100.0).numpy()
+        assert abs(out.mean() - level) < 0.005
+        assert abs(out.std() - np.sqrt(level / 100.0)) < 0.004
+
+
+def test_speckle_is_multiplicative():
+    stds = [(noise.speckle(_img(128, 128, level), tf.constant([2, 5]), sigma=0.2).numpy() - level).std()
+            for level in (0.25, 0.75)]
+    assert stds[0] == pytest.approx(0.05, rel=0.05) and stds[1] == pytest.approx(0.15, rel=0.05)
+
+
+def test_pink_noise_is_isotropic_1_over_f():
+    out = noise.pink(_img(256, 256), tf.constant([4, 4]), sigma=0.04, exponent=1.0).numpy()[..., 0] - 0.5
+    assert abs(out.std() - 0.04) < 0.002
+    power = np.abs(np.fft.fft2(out)) ** 2
+    # 1/f in 2-D: rows and columns alike, the power at |f| = 4 bins ~ 16x that at |f| = 64
+    assert 6 < power[0, 3:6].mean() / power[0, 60:69].mean() < 40
+    assert 6 < power[3:6, 0].mean() / power[60:69, 0].mean() < 40
+
+
+def test_quantize_leaves_2_to_the_bits_levels():
+    ramp = tf.reshape(tf.linspace(0.0, 1.0, 64 * 64), [64, 64, 1])
+    out = noise.quantize(ramp, tf.constant([1, 1]), bits=3).numpy()
+    np.testing.assert_allclose(np.unique(out), np.arange(8) / 7, atol=1e-6)
+    assert np.abs(out - ramp.numpy()).max() <= 0.5 / 7 + 1e-6
+
+
 def test_maed_preset_is_exactly_its_three_noises():
     assert [s["type"] for s in noise.resolve("maed")] == ["line_offsets", "gaussian", "periodic"]
-    assert set(s["type"] for s in noise.resolve("wide_norm")) == set(noise.names())
-    assert set(s["type"] for s in noise.resolve("stm")) == set(noise.names()) - {"creep", "attenuate", "renormalize"}
+    test_only = {"shot", "speckle", "pink", "quantize"}  # bench/other_noise.py: noise no model trained on
+    assert set(s["type"] for s in noise.resolve("wide_norm")) == set(noise.names()) - test_only
+    assert set(s["type"] for s in noise.resolve("stm")) == (set(noise.names()) - test_only
+                                                            - {"creep", "attenuate", "renormalize"})
 
 
 def test_wide_creep_is_wide_norm_plus_a_heavy_creep_before_the_pair_ops():

@@ -5,24 +5,28 @@ lattice is seen whole, the `wide` noise preset (clean to heavy), MSE plus an FFT
 
     stm-zoo fit recipes/weights/linespec.py
 
-That is stage 1 (2,000 steps); the published weights went on from it in seven stages with `init_from` (commands
+That is stage 1 (2,000 steps); the published weights went on from it in eight stages with `init_from` (commands
 and numbers in weights/README.md): 600 steps of 16 × 128² at lr 3e-4, 700 steps of 4 × 256² at lr 1e-4, three times
 900 steps of 4 × 256² at lr 1e-4 with the `wide_norm` noise, 900 more with a quarter of the patches from the embedded
-real scans, then the last stage (trained with the `line_steps` ablation branch, published without it):
-    stm-zoo fit recipes/weights/linespec.py --set init_from=weights/in_training/linespec-stage7-900steps.keras \
-        --set model_kwargs.line_steps=True --set learning_rate=3e-4 --set epochs=18 --set seed=11 \
-        --set noise=wide_norm --set simulate.share=0.75 --out runs/weights/linespec_stage8
+real scans, 900 at lr 3e-4 (trained with the `line_steps` ablation branch, kept without it:
+in_training/linespec-stage8-900steps.keras), then the last stage, with the per-image log loss:
+    stm-zoo fit recipes/weights/linespec.py --set init_from=weights/in_training/linespec-stage8-900steps.keras \
+        --set model_kwargs.min_kept=0.6 --set model_kwargs.lattice_partners=False \
+        --set model_kwargs.damp_invented=False --set learning_rate=1e-4 --set epochs=18 --set seed=15 \
+        --set noise=wide_norm --set simulate.share=0.75 --set loss=log_mse_fft --out runs/weights/linespec_stage12
 
-Stages 1-8 trained without the weightless output stage (`lattice_restore`, `dejitter`, `line_jumps`: a damped
-lattice peak given back its amplitude, line jitter and whole-line jumps removed); the published file is stage 8's
-weights ending in it.
+Stages 1-8 trained without the weightless output stage (`lattice_restore` with `min_kept` and `lattice_partners`: a
+damped lattice peak given back its amplitude; `damp_invented`: a peak the input lacks damped; `dejitter`,
+`line_jumps`: line jitter and whole-line jumps removed), stage 12 with its earlier form; the published file is
+stage 12's weights ending in it.
 """
 
 
 def get_config():
     return {
         "model": "linespec",
-        "model_kwargs": {"filters": 24, "lattice_restore": 10.0, "dejitter": 3.0, "line_jumps": 10.0},
+        "model_kwargs": {"filters": 24, "lattice_restore": 10.0, "min_kept": 0.5, "lattice_partners": True,
+                         "damp_invented": True, "dejitter": 3.0, "line_jumps": 10.0},
         "data": "default",
         "simulate": {"count": 512, "size_px": 288},
         "patch_size": 256,

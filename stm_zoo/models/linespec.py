@@ -203,28 +203,31 @@ class LatticeRestore(layers.Layer):
     9 × 9 background and above the background of their 33 bins of column and row (the streaks of pick-up are no
     lattice), away from DC and the kx = 0 line; backgrounds are geometric means (no median op in keras.ops).
     Around each peak (±1 bin) a frequency X of the noisy image whose denoised value Y is weaker than g·|X|,
-    g = 1 − (background / |X|)², becomes g·X. (B, H, W, 1) twice → (B, H, W, 1)."""
+    g = 1 − (background / |X|)², becomes g·X where the network kept at least `min_kept` of it (a point peak it
+    mostly removed may be pick-up) or, with `partners`, where the peak is part of a lattice (`_partnered`: the
+    network damps lattice peaks that look like pick-up). With `damp_invented`, a peak of the denoised image
+    (`_INVENTED_SNR` above its background) that the noisy one lacks (no maximum `_PRESENT_SNR` above background
+    within ±1 bin) is damped, ±1 bin, to twice its background: the network shows no periodicity the scan lacks. (B, H, W, 1) twice → (B, H, W, 1)."""
 
     whole_image = True  # denoise in tiles as large as memory allows (stm_zoo.inference.default_tile)
 
-    def __init__(self, min_snr: float = 10.0, min_kept: float = 0.6, **kwargs):
+    def __init__(self, min_snr: float = 10.0, min_kept: float = 0.6, partners: bool = False,
+                 damp_invented: bool = False, **kwargs):
         super().__init__(**kwargs)
         if not min_snr > 1:
             raise ValueError(f"LatticeRestore: min_snr must be > 1, got {min_snr!r}")
         if not 0 <= min_kept <= 1:
             raise ValueError(f"LatticeRestore: min_kept must be in [0, 1], got {min_kept!r}")
-        self.min_snr, self.min_kept = float(min_snr), float(min_kept)
+        self.min_snr, self.min_kept, self.partners = float(min_snr), float(min_kept), bool(partners)
+        self.damp_invented = bool(damp_invented)
 
     def call(self, inputs):
         noisy, denoised = _fold(inputs[0]), _fold(inputs[1])
         h, w = ops.shape(noisy)[2], ops.shape(noisy)[3]
         mean = ops.mean(noisy, axis=(2, 3), keepdims=True)
-        log_amp = _log_amplitude(_plane_levelled(noisy - mean) * (_hann(h)[:, None] * _hann(w)[None, :]))
-        background = ops.maximum(_circular_box_mean(log_amp, 9),
-                                 ops.maximum(_window_mean(log_amp, 33, 2), _window_mean(log_amp, 33, 3)))
-        ky, kx = _frequency_index(h), _frequency_index(w)
-        allowed = (kx[None, :] > 1.0) & (ky[:, None] ** 2 + kx[None, :] ** 2 > 4.0)
-        peaks = allowed & (log_amp >= _circular_max3(log_amp)) & (log_amp - background >= float(np.log(self.min_snr)))
+        window = _hann(h)[:, None] * _hann(w)[None, :]
+        log_amp, background, maxima = _peak_candidates(noisy - mean, window)
+        peaks = maxima & (log_amp - background >= float(np.log(self.min_snr)))
         near_peak = _circular_max3(ops.cast(peaks, "float32")) > 0.5
         n_real, n_imag = ops.fft2((noisy - mean, ops.zeros_like(noisy)))
         d_real, d_imag = ops.fft2((denoised - mean, ops.zeros_like(denoised)))
@@ -232,15 +235,83 @@ class LatticeRestore(layers.Layer):
         floor = ops.exp(2.0 * _circular_box_mean(0.5 * ops.log(n_power + 1e-20), 9))
         gain = ops.clip(1.0 - floor / ops.maximum(n_power, 1e-20), 0.0, 1.0)
         d_power, wiener_power = d_real * d_real + d_imag * d_imag, gain * gain * n_power
-        raise_ = near_peak & (d_power < wiener_power) & (d_power >= self.min_kept**2 * wiener_power)
-        restored, _ = ops.ifft2((ops.where(raise_, gain * n_real, d_real), ops.where(raise_, gain * n_imag, d_imag)))
+        kept_enough = d_power >= self.min_kept**2 * wiener_power
+        if self.partners:
+            kept_enough = kept_enough | (_circular_max3(_partnered(peaks, log_amp - background)) > 0.5)
+        raise_ = near_peak & (d_power < wiener_power) & kept_enough
+        real, imag = ops.where(raise_, gain * n_real, d_real), ops.where(raise_, gain * n_imag, d_imag)
+        if self.damp_invented:
+            out_log_amp, out_background, out_maxima = _peak_candidates(
+                denoised - ops.mean(denoised, axis=(2, 3), keepdims=True), window)
+            invented = out_maxima & (out_log_amp - out_background >= float(np.log(_INVENTED_SNR)))
+            in_input = maxima & (log_amp - background >= float(np.log(_PRESENT_SNR)))
+            invented = invented & (_circular_max3(ops.cast(in_input, "float32")) < 0.5)
+            near_invented = (_circular_max3(ops.cast(invented, "float32")) > 0.5) & ~raise_
+            damp = ops.where(near_invented, ops.minimum(1.0, 2.0 * ops.exp(out_background - out_log_amp)), 1.0)
+            real, imag = real * damp, imag * damp
+        restored, _ = ops.ifft2((real, imag))
         return ops.cast(ops.transpose(restored + mean, (0, 2, 3, 1)), inputs[1].dtype)
 
     def compute_output_shape(self, input_shapes):
         return input_shapes[1]
 
     def get_config(self):
-        return {**super().get_config(), "min_snr": self.min_snr, "min_kept": self.min_kept}
+        return {**super().get_config(), "min_snr": self.min_snr, "min_kept": self.min_kept, "partners": self.partners,
+                "damp_invented": self.damp_invented}
+
+
+_PRESENT_SNR = 3.0  # a peak of the input at least this far above background is there (`metrics.lattice_fidelity`)
+_INVENTED_SNR = 5.0  # an output peak this far above background that the input lacks is damped (half the metric's 10:
+# the geometric-mean backgrounds here differ from the metric's medians)
+_STRONGEST = 32  # peaks compared for lattice partners
+_RADIUS_TOLERANCE, _ANGLE_TOLERANCE = 0.06, float(np.radians(6.0))
+
+
+def _partnered(peaks, strength):
+    """(B, 1, H, W) mask of the peaks that have a lattice partner among the `_STRONGEST` peaks: another peak of
+    the same |k| (±6 %) at 60° or 90° (±6°) from it, whose difference wavevector is a peak too (±1.5 bins), as
+    the first peaks of a hexagonal lattice and the (10), (01), (11) peaks of a square one are. Pick-up is one
+    wavevector and its harmonics on one line through DC: a partner by chance closes no triangle."""
+    b, h, w = ops.shape(peaks)[0], ops.shape(peaks)[2], ops.shape(peaks)[3]
+    top, index = ops.top_k(ops.reshape(ops.where(peaks, strength, -1.0), (b, -1)), _STRONGEST)
+    valid = top > 0.0
+    fy = ops.take(ops.reshape(ops.broadcast_to(_signed(h)[:, None], (h, w)), (-1,)), index)  # (B, K) bins
+    fx = ops.take(ops.reshape(ops.broadcast_to(_signed(w)[None, :], (h, w)), (-1,)), index)
+    scale_y, scale_x = 1.0 / ops.cast(h, "float32"), 1.0 / ops.cast(w, "float32")  # bins → cycles per pixel
+    uy, ux = fy * scale_y, fx * scale_x
+    radius = ops.sqrt(uy * uy + ux * ux)
+    cosine = (uy[:, :, None] * uy[:, None, :] + ux[:, :, None] * ux[:, None, :]) / ops.maximum(
+        radius[:, :, None] * radius[:, None, :], 1e-12)
+    angle = ops.arccos(ops.clip(ops.abs(cosine), 0.0, 1.0))  # folded to 0-90°
+    lattice_angle = (ops.abs(angle - np.pi / 3) <= _ANGLE_TOLERANCE) | (angle >= np.pi / 2 - _ANGLE_TOLERANCE)
+    same_radius = ops.abs(radius[:, :, None] - radius[:, None, :]) <= _RADIUS_TOLERANCE * ops.maximum(
+        radius[:, :, None], radius[:, None, :])
+    dy, dx = fy[:, :, None] - fy[:, None, :], fx[:, :, None] - fx[:, None, :]  # (B, K, K) difference, in bins
+    closes = ops.any((ops.abs(dy[..., None] - fy[:, None, None, :]) <= 1.5)
+                     & (ops.abs(dx[..., None] - fx[:, None, None, :]) <= 1.5) & valid[:, None, None, :], axis=3)
+    partner = same_radius & lattice_angle & closes & valid[:, None, :] & valid[:, :, None]
+    has_partner = ops.cast(ops.any(partner, axis=2), "float32")  # (B, K)
+    where = ops.stack([ops.repeat(ops.arange(b), _STRONGEST), ops.reshape(index, (-1,))], axis=1)
+    return ops.reshape(ops.scatter(where, ops.reshape(has_partner, (-1,)), (b, h * w)), (b, 1, h, w))
+
+
+def _signed(n):
+    """The signed frequency index of each bin of an unshifted FFT of length n (0, 1, …, −1)."""
+    k = ops.arange(n)
+    return ops.cast(ops.where(k > n // 2, k - n, k), "float32")
+
+
+def _peak_candidates(image, window):
+    """Log amplitude spectrum of the plane-levelled, windowed (B, 1, H, W) zero-mean `image`, its background (the
+    larger of the 9 × 9 and the 33-bin column and row geometric means) and its 3×3 local maxima away from DC and
+    the kx = 0 line: the peak candidates of `stm_zoo.metrics.lattice_fidelity`."""
+    h, w = ops.shape(image)[2], ops.shape(image)[3]
+    log_amp = _log_amplitude(_plane_levelled(image) * window)
+    background = ops.maximum(_circular_box_mean(log_amp, 9),
+                             ops.maximum(_window_mean(log_amp, 33, 2), _window_mean(log_amp, 33, 3)))
+    ky, kx = _frequency_index(h), _frequency_index(w)
+    allowed = (kx[None, :] > 1.0) & (ky[:, None] ** 2 + kx[None, :] ** 2 > 4.0)
+    return log_amp, background, allowed & (log_amp >= _circular_max3(log_amp))
 
 
 def _plane_levelled(image):
@@ -324,9 +395,11 @@ def _line_steps(noisy, features: int, name: str):
 )
 def linespec(filters: int = 24, row_features: int = 16, row_branch: bool = True, spectral_branch: bool = True,
              line_steps: bool = False, dejitter: float = 0.0, line_jumps: float = 0.0, lattice_restore: float = 0.0,
-             min_kept: float = 0.6, input_shape=(None, None, 1)) -> keras.Model:
+             min_kept: float = 0.6, lattice_partners: bool = False, damp_invented: bool = False,
+             input_shape=(None, None, 1)) -> keras.Model:
     """`row_branch` / `spectral_branch` = False drop a branch, `line_steps=True` adds one (the ablations of
-    issue 17); `lattice_restore` > 1 ends the model with a `LatticeRestore` of that peak threshold, `dejitter` > 0
+    issue 17); `lattice_restore` > 1 ends the model with a `LatticeRestore` of that peak threshold (`min_kept`,
+    `lattice_partners`, `damp_invented` its rules), `dejitter` > 0
     with a `LineJitterFilter` of that σ (lines) and jump threshold `line_jumps`."""
     noisy = keras.Input(shape=input_shape, name="noisy")
     corrected = noisy
@@ -355,7 +428,8 @@ def linespec(filters: int = 24, row_features: int = 16, row_branch: bool = True,
     correction = CropToMatch(4, name="crop")([correction, noisy])
     denoised = layers.Add(name="residual")([corrected, correction])
     if lattice_restore:
-        denoised = LatticeRestore(lattice_restore, min_kept, name="lattice_restore")([noisy, denoised])
+        restore = LatticeRestore(lattice_restore, min_kept, lattice_partners, damp_invented, name="lattice_restore")
+        denoised = restore([noisy, denoised])
     if dejitter:
         denoised = LineJitterFilter(dejitter, line_jumps, name="dejitter")(denoised)
     clean = layers.ReLU(max_value=1.0, name="clean")(denoised)
