@@ -47,13 +47,12 @@ NOISES: dict[str, list[dict]] = {
 SETS = ("synthetic", "fine_lattice", "held_out_real")
 
 
-def pairs_for(set_name: str, noise: list[dict], n: int, tmp: Path):
+def pairs_for(set_name: str, noise: list[dict], n: int, held_out: Path):
     if set_name == "synthetic":
         return evaluate.synthetic_pairs(noise=noise, n=n)
     if set_name == "fine_lattice":
         return evaluate.fine_lattice_pairs(noise=noise, n=n)
-    return evaluate.folder_pairs(held_out_folder(tmp, f"held_out_{len(list(tmp.iterdir()))}", HELD_OUT_CLEAN),
-                                 noise=noise, n=n)
+    return evaluate.folder_pairs(held_out, noise=noise, n=n)
 
 
 def main():
@@ -75,9 +74,10 @@ def main():
     methods = ["noisy", *evaluate.baseline_set(args.baselines), *args.models]
     report, table = {}, []
     with tempfile.TemporaryDirectory() as tmp:
+        held_out = held_out_folder(Path(tmp), "held_out_clean", HELD_OUT_CLEAN)
         for noise in noises:
             for set_name in SETS:
-                rows = evaluate.evaluate_pairs(methods, pairs_for(set_name, NOISES[noise], args.n, Path(tmp)))
+                rows = evaluate.evaluate_pairs(methods, pairs_for(set_name, NOISES[noise], args.n, held_out))
                 report[f"{noise}/{set_name}"] = rows
                 by = {r["method"]: r for r in rows}
                 line = {"noise": noise, "set": set_name, "input": by["noisy"]["psnr"]}

@@ -138,14 +138,19 @@ def _circular_max3(a):
     return a
 
 
+def _signed(n: int):
+    """`linespec._signed`: the signed frequency index of each bin of an unshifted FFT of length n."""
+    k = torch.arange(n)
+    return torch.where(k > n // 2, k - n, k).float()
+
+
 def _partnered(peaks, strength, strongest: int = 32, radius_tol: float = 0.06, angle_tol: float = np.radians(6.0)):
     """`linespec._partnered`: peaks with a same-|k| partner at 60° or 90° whose difference is a peak too."""
     b, _, h, w = peaks.shape
     top, index = torch.topk(torch.where(peaks, strength, -1.0).reshape(b, -1), strongest)
     valid = top > 0.0
-    signed = lambda n: (lambda k: torch.where(k > n // 2, k - n, k).float())(torch.arange(n))  # noqa: E731
-    fy = signed(h)[:, None].expand(h, w).reshape(-1)[index]
-    fx = signed(w)[None, :].expand(h, w).reshape(-1)[index]
+    fy = _signed(h)[:, None].expand(h, w).reshape(-1)[index]
+    fx = _signed(w)[None, :].expand(h, w).reshape(-1)[index]
     uy, ux = fy / h, fx / w
     radius = torch.sqrt(uy * uy + ux * ux)
     cosine = (uy[:, :, None] * uy[:, None, :] + ux[:, :, None] * ux[:, None, :]) / torch.clamp(

@@ -399,8 +399,8 @@ def linespec(filters: int = 24, row_features: int = 16, row_branch: bool = True,
              input_shape=(None, None, 1)) -> keras.Model:
     """`row_branch` / `spectral_branch` = False drop a branch, `line_steps=True` adds one (the ablations of
     issue 17); `lattice_restore` > 1 ends the model with a `LatticeRestore` of that peak threshold (`min_kept`,
-    `lattice_partners`, `damp_invented` its rules), `dejitter` > 0
-    with a `LineJitterFilter` of that σ (lines) and jump threshold `line_jumps`."""
+    `lattice_partners`, `damp_invented` its rules), `dejitter` > 0 with a `LineJitterFilter` of that σ (lines) and
+    jump threshold `line_jumps`."""
     noisy = keras.Input(shape=input_shape, name="noisy")
     corrected = noisy
     if row_branch:
