@@ -92,6 +92,8 @@ def model_summary(model: str, summary: dict) -> str:
     rows = [{"set": label, "input_psnr": v.get("input_psnr", float("nan")), "psnr": v["psnr"], "ssim": v["ssim"],
              "uqi": v["uqi"], "best_baseline_psnr": v.get("best_baseline_psnr", float("nan")),
              "best_baseline_ssim": v.get("best_baseline_ssim", float("nan")),
+             "line_error": v.get("line_error", float("nan")),
+             "best_baseline_line_error": v.get("best_baseline_line_error", float("nan")),
              "worse_than_input": f"{v['worse_than_input']}/{v['images']}"} for label, v in paired.items()]
     lines = [f"\n{model} across all sets", evaluate.format_table(rows)]
     real = summary.get("real_noisy")

@@ -166,7 +166,8 @@ def eval_(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the rows as JSON"),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also write a figure of every method on the first image"),
 ):
-    """Compare models and classical baselines: PSNR / SSIM / UQI on pairs, or no-reference measures on real scans."""
+    """Compare models and classical baselines: PSNR / SSIM / UQI / line error on pairs, or no-reference measures on
+    real scans."""
     from stm_zoo import evaluate
     from stm_zoo._atomic import write_json
 

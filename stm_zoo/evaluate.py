@@ -1,9 +1,9 @@
 """`stm-zoo eval`: deep models and classical baselines side by side.
 
 With ground truth (noisy, clean) pairs: PSNR / SSIM / UQI and seconds per image, as the MAED-CNN paper's
-Table 1, and the do-no-harm count: on how many images a method's PSNR falls below the noisy input's. Without
-(real noisy scans): stripe index before → after and lattice fidelity (FFT peaks kept, amplitude retained, peaks
-invented).
+Table 1, the line offsets left (`metrics.line_error`), and the do-no-harm count: on how many images a method's
+PSNR falls below the noisy input's. Without (real noisy scans): stripe index before → after and lattice fidelity
+(FFT peaks kept, amplitude retained, peaks invented).
 
 Paired sets: the synthetic test split (simulator surfaces), a fine-lattice split (atomic lattices of 2.5-5 px
 period), folders of clean scans (256² crops or whole scans), each under a noise preset or one strength of the
@@ -188,8 +188,9 @@ def _method(name: str):
 
 
 def evaluate_pairs(methods: list[str], pairs: list[Pair]) -> list[dict]:
-    """One row per method: mean PSNR, SSIM, UQI over the pairs, `worse_than_input` (images whose PSNR is below
-    the noisy input's: the do-no-harm count), seconds per image, and the PSNR of each image."""
+    """One row per method: mean PSNR, SSIM, UQI and `metrics.line_error` over the pairs, `worse_than_input`
+    (images whose PSNR is below the noisy input's: the do-no-harm count), seconds per image, and the PSNR of each
+    image."""
     if not pairs:
         raise ValueError("no test pairs to evaluate")
     input_psnr = [metrics.psnr(p.clean, p.noisy) for p in pairs]
@@ -203,7 +204,7 @@ def evaluate_pairs(methods: list[str], pairs: list[Pair]) -> list[dict]:
             start = time.perf_counter()
             estimate = np.clip(np.asarray(fn(p.noisy), np.float64), 0, 1)
             seconds += time.perf_counter() - start
-            scores.append(metrics.evaluate_pair(p.clean, estimate))
+            scores.append(metrics.evaluate_pair(p.clean, estimate) | {"line_error": metrics.line_error(p.clean, estimate)})
         per_image = [s["psnr"] for s in scores]
         rows.append({"method": name, **{k: float(np.mean([s[k] for s in scores])) for k in scores[0]},
                      "worse_than_input": sum(mine < given for mine, given in zip(per_image, input_psnr)),
@@ -255,8 +256,9 @@ def _mean_where_defined(values: list[float]) -> float | None:
 
 def summarize(report: dict[str, list[dict]], method: str) -> dict:
     """The numbers a manifest records for `method` from a report of `evaluate_pairs` / `evaluate_real` tables
-    (label → rows): per paired set its PSNR / SSIM / UQI, the best classical baseline's PSNR and SSIM, the noisy
-    input's PSNR, the number of images and on how many of them the method is worse than the input; per
+    (label → rows): per paired set its PSNR / SSIM / UQI / line error, the best classical baseline's PSNR and SSIM
+    (and lowest line error), the noisy input's PSNR, the number of images and on how many of them the method is
+    worse than the input; per
     real-scan set the mean stripe index before and after, the mean fraction of lattice peaks kept, their mean
     amplitude retained (over scans with a lattice) and the number of peaks invented over all scans.
     A label "group/name" (e.g. "sweep/heavy") is recorded as summary[group][name]."""
@@ -278,9 +280,11 @@ def summarize(report: dict[str, list[dict]], method: str) -> dict:
         else:
             baselines = [r for r in rows if r["method"] in classical.names()]
             noisy = [r for r in rows if r["method"] == "noisy"]
-            into[name] = {k: mine[0][k] for k in ("psnr", "ssim", "uqi")}
+            into[name] = {k: mine[0][k] for k in ("psnr", "ssim", "uqi", "line_error") if k in mine[0]}
             if baselines:
                 into[name] |= {f"best_baseline_{k}": max(r[k] for r in baselines) for k in ("psnr", "ssim")}
+                if "line_error" in mine[0]:
+                    into[name]["best_baseline_line_error"] = min(r["line_error"] for r in baselines)
             if noisy:
                 into[name]["input_psnr"] = noisy[0]["psnr"]
             if "worse_than_input" in mine[0]:

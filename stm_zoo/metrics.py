@@ -142,6 +142,17 @@ def stripe_index(image) -> float:
     return float(np.std(np.diff(row_medians)) / within_row)
 
 
+def line_error(clean, estimate) -> float:
+    """Full-reference line offsets: std of the line-to-line differences of the row medians of estimate − clean,
+    after a plane fit (the numerator of `stripe_index`, taken on the error). The stripes an estimate has that
+    the clean image lacks, in image units; 0 when it has none. Unlike the stripe index it does not reward
+    levelling away row-median structure the clean image has (row alignment does)."""
+    clean, estimate = _as_pair(clean, estimate)
+    if clean.shape[0] < 3:
+        raise ValueError(f"line_error needs at least 3 rows, got shape {clean.shape}")
+    return float(np.std(np.diff(np.median(plane_fit(estimate - clean), axis=1))))
+
+
 @dataclass
 class LatticeFidelity:
     """How a denoiser treated the periodicity of an image (see `lattice_fidelity`).

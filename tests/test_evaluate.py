@@ -22,7 +22,8 @@ def test_evaluate_pairs_ranks_a_perfect_method_first():
     pairs = evaluate.synthetic_pairs(noise="thesis", n=2, size=64)
     rows = {r["method"]: r for r in evaluate.evaluate_pairs(["noisy", "median3"], pairs)}
     assert rows["noisy"]["psnr"] < rows["median3"]["psnr"]
-    assert set(rows["noisy"]) == {"method", "psnr", "ssim", "uqi", "worse_than_input", "seconds", "psnr_per_image"}
+    assert set(rows["noisy"]) == {"method", "psnr", "ssim", "uqi", "line_error", "worse_than_input", "seconds",
+                                  "psnr_per_image"}
     assert rows["noisy"]["psnr"] == pytest.approx(np.mean(rows["noisy"]["psnr_per_image"]))
     assert "psnr_per_image" not in evaluate.format_table(list(rows.values()))
 
@@ -100,6 +101,9 @@ def test_summary_of_a_report_takes_the_model_and_the_best_baseline(tmp_path):
     rows = {r["method"]: r for r in report["synthetic"]}
     assert summary["synthetic"]["psnr"] == rows[str(model)]["psnr"] == rows["noisy"]["psnr"]  # the identity
     assert summary["synthetic"]["best_baseline_psnr"] == max(rows["median3"]["psnr"], rows["align_median"]["psnr"])
+    assert summary["synthetic"]["line_error"] == rows["noisy"]["line_error"] > 0
+    assert summary["synthetic"]["best_baseline_line_error"] == min(rows["median3"]["line_error"],
+                                                                 rows["align_median"]["line_error"])
     assert summary["synthetic"]["worse_than_input"] == rows[str(model)]["worse_than_input"]
     assert summary["synthetic"]["images"] == 2 and summary["synthetic"]["input_psnr"] == rows["noisy"]["psnr"]
     real = summary["real_noisy"]

@@ -117,6 +117,21 @@ def test_stripe_index_hand_computed():
     assert metrics.stripe_index(image) == pytest.approx(2 * np.sqrt(2 / 3))
 
 
+def test_line_error_sees_the_offsets_an_estimate_adds_and_not_the_clean_rows():
+    clean = hex_lattice(64, period=5.0, angle=0.0)  # rows of atoms: row medians vary, line_error stays 0
+    assert metrics.stripe_index(clean) > 0.05
+    assert metrics.line_error(clean, clean) == 0.0
+    assert metrics.line_error(clean, clean + 0.1 + 0.01 * np.arange(64)[:, None]) == pytest.approx(0, abs=1e-12)
+    offsets = np.zeros((64, 1))
+    offsets[::2] = 0.05  # every other line 0.05 up: line-to-line differences ±0.05
+    assert metrics.line_error(clean, clean + offsets) == pytest.approx(0.05, rel=0.02)
+    levelled = clean - np.median(clean, axis=1, keepdims=True)  # row alignment's damage is an error too
+    assert metrics.stripe_index(levelled) < 0.5 * metrics.stripe_index(clean)
+    assert metrics.line_error(clean, levelled) > 0.01
+    with pytest.raises(ValueError, match="shape"):
+        metrics.line_error(clean, clean[:-1])
+
+
 def test_stripe_index_reproduces_manifest(shared_stm):
     from PIL import Image
 
