@@ -1,9 +1,9 @@
 """Where JAX's training step loses time to PyTorch: each convolution of a zoo model, forward and both gradients.
 
-For every convolution of the model's training graph, at the shape it sees on a batch of B × S² images: the forward pass, the gradient
-with respect to its input (dx) and with respect to its kernel (dw), each jitted alone in JAX (stm-zoo's XLA:CPU
-settings) and run alone in PyTorch `channels_last` (oneDNN), interleaved, best of `--rounds`. A training step
-runs all three for every convolution (dx not for the first).
+For every convolution of the model's training graph, at the shape it sees on a batch of B × S² images: the
+forward pass, the gradient with respect to its input (dx) and with respect to its kernel (dw), each jitted
+alone in JAX (stm-zoo's XLA:CPU settings) and run alone in PyTorch `channels_last` (oneDNN), best of
+`--rounds`. A training step runs all three for every convolution (dx not for the first).
 
     python bench/conv_directions.py linespec --size 256 --batch 4
     python bench/conv_directions.py dncnn --size 64 --batch 16 --json conv.json
@@ -51,7 +51,8 @@ def conv_shapes(name: str, size: int, batch: int) -> list[dict]:
     inputs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
     specs = []
     for layer, x in zip(convs, inputs):
-        conv, filters = (layer.conv, 4 * layer.conv.filters) if type(layer) is UpsampledConv2D else (layer, layer.filters)
+        upsampled = type(layer) is UpsampledConv2D
+        conv, filters = (layer.conv, 4 * layer.conv.filters) if upsampled else (layer, layer.filters)
         specs.append({"layer": layer.name, "input": tuple(int(d) for d in x.shape), "filters": filters,
                       "kernel": tuple(conv.kernel_size), "strides": tuple(conv.strides),
                       "dilation": tuple(conv.dilation_rate), "padding": conv.padding})
@@ -121,8 +122,9 @@ def main():
         jx, th = jax_times(spec, args.rounds), torch_times(spec, args.rounds)
         rows.append({**spec, "jax_ms": jx, "torch_ms": th})
         cells = " ".join(f"{jx[d]:6.1f}/{th[d]:6.1f}" for d in ("fwd", "dx", "dw"))
-        print(f"{spec['layer']:14s} {str(spec['input']):>20s} {spec['filters']:4d} {spec['kernel'][0]}x{spec['kernel'][1]:<3d}"
-              f"{spec['strides'][0]:3d} | {cells}", flush=True)
+        kernel = f"{spec['kernel'][0]}x{spec['kernel'][1]}"
+        shape = f"{str(spec['input']):>20s} {spec['filters']:4d} {kernel:5s}{spec['strides'][0]:3d}"
+        print(f"{spec['layer']:14s} {shape} | {cells}", flush=True)
     for d in ("fwd", "dx", "dw"):
         j, t = sum(r["jax_ms"][d] for r in rows), sum(r["torch_ms"][d] for r in rows)
         print(f"total {d:3s}: JAX {j:7.1f} ms, PyTorch {t:7.1f} ms, ratio {t / j:.2f}")

@@ -204,7 +204,8 @@ def evaluate_pairs(methods: list[str], pairs: list[Pair]) -> list[dict]:
             start = time.perf_counter()
             estimate = np.clip(np.asarray(fn(p.noisy), np.float64), 0, 1)
             seconds += time.perf_counter() - start
-            scores.append(metrics.evaluate_pair(p.clean, estimate) | {"line_error": metrics.line_error(p.clean, estimate)})
+            scores.append({**metrics.evaluate_pair(p.clean, estimate),
+                           "line_error": metrics.line_error(p.clean, estimate)})
         per_image = [s["psnr"] for s in scores]
         rows.append({"method": name, **{k: float(np.mean([s[k] for s in scores])) for k in scores[0]},
                      "worse_than_input": sum(mine < given for mine, given in zip(per_image, input_psnr)),
@@ -258,9 +259,9 @@ def summarize(report: dict[str, list[dict]], method: str) -> dict:
     """The numbers a manifest records for `method` from a report of `evaluate_pairs` / `evaluate_real` tables
     (label → rows): per paired set its PSNR / SSIM / UQI / line error, the best classical baseline's PSNR and SSIM
     (and lowest line error), the noisy input's PSNR, the number of images and on how many of them the method is
-    worse than the input; per
-    real-scan set the mean stripe index before and after, the mean fraction of lattice peaks kept, their mean
-    amplitude retained (over scans with a lattice) and the number of peaks invented over all scans.
+    worse than the input; per real-scan set the mean stripe index before and after, the mean fraction of lattice
+    peaks kept, their mean amplitude retained (over scans with a lattice) and the number of peaks invented over
+    all scans.
     A label "group/name" (e.g. "sweep/heavy") is recorded as summary[group][name]."""
     summary = {}
     for label, rows in report.items():
