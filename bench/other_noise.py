@@ -47,14 +47,6 @@ NOISES: dict[str, list[dict]] = {
 SETS = ("synthetic", "fine_lattice", "held_out_real")
 
 
-def pairs_for(set_name: str, noise: list[dict], n: int, held_out: Path):
-    if set_name == "synthetic":
-        return evaluate.synthetic_pairs(noise=noise, n=n)
-    if set_name == "fine_lattice":
-        return evaluate.fine_lattice_pairs(noise=noise, n=n)
-    return evaluate.folder_pairs(held_out, noise=noise, n=n)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", help="zoo names or .keras paths")
@@ -77,7 +69,8 @@ def main():
         held_out = held_out_folder(Path(tmp), "held_out_clean", HELD_OUT_CLEAN)
         for noise in noises:
             for set_name in SETS:
-                rows = evaluate.evaluate_pairs(methods, pairs_for(set_name, NOISES[noise], args.n, held_out))
+                data = str(held_out) if set_name == "held_out_real" else set_name
+                rows = evaluate.evaluate_pairs(methods, evaluate.paired_set(data, noise=NOISES[noise], n=args.n))
                 report[f"{noise}/{set_name}"] = rows
                 by = {r["method"]: r for r in rows}
                 line = {"noise": noise, "set": set_name, "input": by["noisy"]["psnr"]}

@@ -138,6 +138,14 @@ def _circular_max3(a):
     return a
 
 
+def _near(mask):
+    """`linespec._near`: within ±1 bin (periodic wrap) of a True bin."""
+    return _circular_max3(mask.float()) > 0.5
+
+
+_PRESENT_SNR, _INVENTED_SNR = 3.0, 5.0  # `linespec`'s invented-peak thresholds
+
+
 def _signed(n: int):
     """`linespec._signed`: the signed frequency index of each bin of an unshifted FFT of length n."""
     k = torch.arange(n)
@@ -195,7 +203,7 @@ def lattice_restore(noisy, denoised, min_snr: float = 10.0, min_kept: float = 0.
     window = _hann(h, noisy.device)[:, None] * _hann(w, noisy.device)[None, :]
     log_amp, background, maxima = _peak_candidates(noisy - mean, window)
     peaks = maxima & (log_amp - background >= float(np.log(min_snr)))
-    near_peak = _circular_max3(peaks.float()) > 0.5
+    near_peak = _near(peaks)
     n = torch.fft.fft2(noisy - mean)
     d = torch.fft.fft2(denoised - mean)
     n_power = n.real ** 2 + n.imag ** 2
@@ -204,16 +212,16 @@ def lattice_restore(noisy, denoised, min_snr: float = 10.0, min_kept: float = 0.
     d_power, wiener_power = d.real ** 2 + d.imag ** 2, gain * gain * n_power
     kept_enough = d_power >= min_kept ** 2 * wiener_power
     if partners:
-        kept_enough = kept_enough | (_circular_max3(_partnered(peaks, log_amp - background)) > 0.5)
+        kept_enough = kept_enough | _near(_partnered(peaks, log_amp - background) > 0.5)
     raise_ = near_peak & (d_power < wiener_power) & kept_enough
     spectrum = torch.where(raise_, gain * n, d)
     if damp_invented:
         out_log_amp, out_background, out_maxima = _peak_candidates(denoised - denoised.mean(dim=(2, 3), keepdim=True),
                                                                    window)
-        invented = out_maxima & (out_log_amp - out_background >= float(np.log(5.0)))
-        in_input = maxima & (log_amp - background >= float(np.log(3.0)))
-        invented = invented & (_circular_max3(in_input.float()) < 0.5)
-        near_invented = (_circular_max3(invented.float()) > 0.5) & ~raise_
+        invented = out_maxima & (out_log_amp - out_background >= float(np.log(_INVENTED_SNR)))
+        in_input = maxima & (log_amp - background >= float(np.log(_PRESENT_SNR)))
+        invented = invented & ~_near(in_input)
+        near_invented = _near(invented) & ~raise_
         damp = torch.where(near_invented, torch.clamp(2.0 * torch.exp(out_background - out_log_amp), max=1.0), 1.0)
         spectrum = spectrum * damp
     return torch.fft.ifft2(spectrum).real + mean

@@ -207,7 +207,8 @@ class LatticeRestore(layers.Layer):
     mostly removed may be pick-up) or, with `partners`, where the peak is part of a lattice (`_partnered`: the
     network damps lattice peaks that look like pick-up). With `damp_invented`, a peak of the denoised image
     (`_INVENTED_SNR` above its background) that the noisy one lacks (no maximum `_PRESENT_SNR` above background
-    within ±1 bin) is damped, ±1 bin, to twice its background: the network shows no periodicity the scan lacks. (B, H, W, 1) twice → (B, H, W, 1)."""
+    within ±1 bin) is damped, ±1 bin, to twice its background: the network shows no periodicity the scan lacks.
+    (B, H, W, 1) twice → (B, H, W, 1)."""
 
     whole_image = True  # denoise in tiles as large as memory allows (stm_zoo.inference.default_tile)
 
@@ -228,7 +229,7 @@ class LatticeRestore(layers.Layer):
         window = _hann(h)[:, None] * _hann(w)[None, :]
         log_amp, background, maxima = _peak_candidates(noisy - mean, window)
         peaks = maxima & (log_amp - background >= float(np.log(self.min_snr)))
-        near_peak = _circular_max3(ops.cast(peaks, "float32")) > 0.5
+        near_peak = _near(peaks)
         n_real, n_imag = ops.fft2((noisy - mean, ops.zeros_like(noisy)))
         d_real, d_imag = ops.fft2((denoised - mean, ops.zeros_like(denoised)))
         n_power = n_real * n_real + n_imag * n_imag
@@ -237,7 +238,7 @@ class LatticeRestore(layers.Layer):
         d_power, wiener_power = d_real * d_real + d_imag * d_imag, gain * gain * n_power
         kept_enough = d_power >= self.min_kept**2 * wiener_power
         if self.partners:
-            kept_enough = kept_enough | (_circular_max3(_partnered(peaks, log_amp - background)) > 0.5)
+            kept_enough = kept_enough | _near(_partnered(peaks, log_amp - background) > 0.5)
         raise_ = near_peak & (d_power < wiener_power) & kept_enough
         real, imag = ops.where(raise_, gain * n_real, d_real), ops.where(raise_, gain * n_imag, d_imag)
         if self.damp_invented:
@@ -245,8 +246,8 @@ class LatticeRestore(layers.Layer):
                 denoised - ops.mean(denoised, axis=(2, 3), keepdims=True), window)
             invented = out_maxima & (out_log_amp - out_background >= float(np.log(_INVENTED_SNR)))
             in_input = maxima & (log_amp - background >= float(np.log(_PRESENT_SNR)))
-            invented = invented & (_circular_max3(ops.cast(in_input, "float32")) < 0.5)
-            near_invented = (_circular_max3(ops.cast(invented, "float32")) > 0.5) & ~raise_
+            invented = invented & ~_near(in_input)
+            near_invented = _near(invented) & ~raise_
             damp = ops.where(near_invented, ops.minimum(1.0, 2.0 * ops.exp(out_background - out_log_amp)), 1.0)
             real, imag = real * damp, imag * damp
         restored, _ = ops.ifft2((real, imag))
@@ -353,6 +354,11 @@ def _circular_max3(a):
     for axis in (2, 3):
         a = ops.maximum(a, ops.maximum(ops.roll(a, 1, axis=axis), ops.roll(a, -1, axis=axis)))
     return a
+
+
+def _near(mask):
+    """Within ±1 bin (periodic wrap) of a True bin of the boolean mask."""
+    return _circular_max3(ops.cast(mask, "float32")) > 0.5
 
 
 def _conv(x, filters, name, kernel=3, strides=1, activation="relu"):
