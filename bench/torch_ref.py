@@ -177,14 +177,21 @@ def _partnered(peaks, strength, strongest: int = 32, radius_tol: float = 0.06, a
     return mask.reshape(b, 1, h, w)
 
 
-def _peak_candidates(image, window):
-    """`linespec._peak_candidates` on zero-mean (B, 1, H, W): log amplitude, background, local maxima."""
+def _plane_levelled(image):
+    """`linespec._plane_levelled`: zero-mean (B, 1, H, W) minus their least-squares tilt."""
     h, w = image.shape[2], image.shape[3]
     y = (torch.arange(h, dtype=torch.float32, device=image.device) / max(h - 1, 1) - 0.5)[:, None].expand(h, w)
     x = (torch.arange(w, dtype=torch.float32, device=image.device) / max(w - 1, 1) - 0.5)[None, :].expand(h, w)
     for axis in (y, x):
         slope = (image * axis).sum(dim=(2, 3), keepdim=True) / max(float((axis * axis).sum()), 1e-12)
         image = image - slope * axis
+    return image
+
+
+def _peak_candidates(image, window):
+    """`linespec._peak_candidates` on zero-mean (B, 1, H, W): log amplitude, background, local maxima."""
+    h, w = image.shape[2], image.shape[3]
+    image = _plane_levelled(image)
     spectrum = torch.fft.fft2(image * window)
     log_amp = 0.5 * torch.log(spectrum.real ** 2 + spectrum.imag ** 2 + 1e-20)
     background = torch.maximum(_circular_box_mean(log_amp, 9), torch.maximum(
@@ -197,7 +204,8 @@ def _peak_candidates(image, window):
 def lattice_restore(noisy, denoised, min_snr: float = 10.0, min_kept: float = 0.6, partners: bool = False,
                     damp_invented: bool = False):
     """`linespec.LatticeRestore` on (B, 1, H, W): damped lattice peaks of `noisy` get their Wiener amplitude back;
-    with `damp_invented`, peaks `noisy` lacks are damped to twice their background."""
+    with `damp_invented`, peaks `noisy` lacks are damped to twice their background (their wave, taken out of its
+    bin)."""
     h, w = noisy.shape[2], noisy.shape[3]
     mean = noisy.mean(dim=(2, 3), keepdim=True)
     window = _hann(h, noisy.device)[:, None] * _hann(w, noisy.device)[None, :]
@@ -216,14 +224,14 @@ def lattice_restore(noisy, denoised, min_snr: float = 10.0, min_kept: float = 0.
     raise_ = near_peak & (d_power < wiener_power) & kept_enough
     spectrum = torch.where(raise_, gain * n, d)
     if damp_invented:
-        out_log_amp, out_background, out_maxima = _peak_candidates(denoised - denoised.mean(dim=(2, 3), keepdim=True),
-                                                                   window)
+        centred = denoised - denoised.mean(dim=(2, 3), keepdim=True)
+        out_log_amp, out_background, out_maxima = _peak_candidates(centred, window)
         invented = out_maxima & (out_log_amp - out_background >= float(np.log(_INVENTED_SNR)))
         in_input = maxima & (log_amp - background >= float(np.log(_PRESENT_SNR)))
-        invented = invented & ~_near(in_input)
-        near_invented = _near(invented) & ~raise_
-        damp = torch.where(near_invented, torch.clamp(2.0 * torch.exp(out_background - out_log_amp), max=1.0), 1.0)
-        spectrum = spectrum * damp
+        invented = invented & ~_near(in_input) & ~raise_
+        excess = torch.where(invented, torch.clamp(1.0 - 2.0 * torch.exp(out_background - out_log_amp), min=0.0), 0.0)
+        wave = torch.fft.fft2(_plane_levelled(centred) * window)  # the invented wave, out of its own bin only
+        spectrum = spectrum - excess / window.mean() * wave
     return torch.fft.ifft2(spectrum).real + mean
 
 

@@ -207,7 +207,7 @@ class LatticeRestore(layers.Layer):
     mostly removed may be pick-up) or, with `partners`, where the peak is part of a lattice (`_partnered`: the
     network damps lattice peaks that look like pick-up). With `damp_invented`, a peak of the denoised image
     (`_INVENTED_SNR` above its background) that the noisy one lacks (no maximum `_PRESENT_SNR` above background
-    within ±1 bin) is damped, ±1 bin, to twice its background: the network shows no periodicity the scan lacks.
+    within ±1 bin) is damped to twice its background: the network shows no periodicity the scan lacks.
     (B, H, W, 1) twice → (B, H, W, 1)."""
 
     whole_image = True  # denoise in tiles as large as memory allows (stm_zoo.inference.default_tile)
@@ -242,14 +242,17 @@ class LatticeRestore(layers.Layer):
         raise_ = near_peak & (d_power < wiener_power) & kept_enough
         real, imag = ops.where(raise_, gain * n_real, d_real), ops.where(raise_, gain * n_imag, d_imag)
         if self.damp_invented:
-            out_log_amp, out_background, out_maxima = _peak_candidates(
-                denoised - ops.mean(denoised, axis=(2, 3), keepdims=True), window)
+            centred = denoised - ops.mean(denoised, axis=(2, 3), keepdims=True)
+            out_log_amp, out_background, out_maxima = _peak_candidates(centred, window)
             invented = out_maxima & (out_log_amp - out_background >= float(np.log(_INVENTED_SNR)))
             in_input = maxima & (log_amp - background >= float(np.log(_PRESENT_SNR)))
-            invented = invented & ~_near(in_input)
-            near_invented = _near(invented) & ~raise_
-            damp = ops.where(near_invented, ops.minimum(1.0, 2.0 * ops.exp(out_background - out_log_amp)), 1.0)
-            real, imag = real * damp, imag * damp
+            invented = invented & ~_near(in_input) & ~raise_
+            excess = ops.where(invented, ops.maximum(0.0, 1.0 - 2.0 * ops.exp(out_background - out_log_amp)), 0.0)
+            # The invented wave, estimated in the windowed spectrum, is taken out of its own bin only: near the
+            # axes the plain spectrum is mostly the leakage of the image's edges, which scaling bins would expose.
+            w_real, w_imag = ops.fft2((_plane_levelled(centred) * window, ops.zeros_like(centred)))
+            scale = excess / ops.mean(window)
+            real, imag = real - scale * w_real, imag - scale * w_imag
         restored, _ = ops.ifft2((real, imag))
         return ops.cast(ops.transpose(restored + mean, (0, 2, 3, 1)), inputs[1].dtype)
 
