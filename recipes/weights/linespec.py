@@ -5,20 +5,21 @@ lattice is seen whole, the `wide` noise preset (clean to heavy), MSE plus an FFT
 
     stm-zoo fit recipes/weights/linespec.py
 
-That is stage 1 (2,000 steps); the published weights went on from it in eight stages with `init_from` (commands
+That is stage 1 (2,000 steps); the published weights went on from it in ten stages with `init_from` (commands
 and numbers in weights/README.md): 600 steps of 16 × 128² at lr 3e-4, 700 steps of 4 × 256² at lr 1e-4, three times
 900 steps of 4 × 256² at lr 1e-4 with the `wide_norm` noise, 900 more with a quarter of the patches from the embedded
 real scans, 900 at lr 3e-4 (trained with the `line_steps` ablation branch, kept without it:
-in_training/linespec-stage8-900steps.keras), then the last stage, with the per-image log loss:
-    stm-zoo fit recipes/weights/linespec.py --set init_from=weights/in_training/linespec-stage8-900steps.keras \
-        --set model_kwargs.min_kept=0.6 --set model_kwargs.lattice_partners=False \
-        --set model_kwargs.damp_invented=False --set learning_rate=1e-4 --set epochs=18 --set seed=15 \
-        --set noise=wide_norm --set simulate.share=0.75 --set loss=log_mse_fft --out runs/weights/linespec_stage12
+in_training/linespec-stage8-900steps.keras), 900 with the per-image log loss (stage 12), then twice 900 with half the
+simulated surfaces 10–40 nm scans (2.5–5 px lattices): stage 14 (in_training/linespec-stage14-900steps.keras) and
+the last, stage 18:
+    stm-zoo fit recipes/weights/linespec.py --set init_from=weights/in_training/linespec-stage14-900steps.keras \
+        --set learning_rate=1e-4 --set epochs=18 --set seed=21 --set noise=wide_norm --set simulate.share=0.75 \
+        --set "simulate.scan_nm=(10.0, 40.0)" --set loss=log_mse_fft --out runs/weights/linespec_stage18
 
 Stages 1-8 trained without the weightless output stage (`lattice_restore` with `min_kept` and `lattice_partners`: a
 damped lattice peak given back its amplitude; `damp_invented`: a peak the input lacks damped; `dejitter`,
-`line_jumps`: line jitter and whole-line jumps removed), stage 12 with its earlier form; the published file is
-stage 12's weights ending in it.
+`line_jumps`: line jitter and whole-line jumps removed), stage 12 with its earlier form, stages 14 and 18 with it;
+the published file is stage 18's weights ending in it.
 """
 
 
