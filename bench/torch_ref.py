@@ -188,15 +188,18 @@ def _plane_levelled(image):
     return image
 
 
-def _peak_candidates(image, window):
-    """`linespec._peak_candidates` on zero-mean (B, 1, H, W): log amplitude, background, local maxima."""
-    h, w = image.shape[2], image.shape[3]
-    image = _plane_levelled(image)
-    spectrum = torch.fft.fft2(image * window)
+def _windowed_spectrum(image, window):
+    """`linespec._windowed_spectrum`: FFT of zero-mean (B, 1, H, W), plane-levelled and windowed."""
+    return torch.fft.fft2(_plane_levelled(image) * window)
+
+
+def _peak_candidates(spectrum):
+    """`linespec._peak_candidates` of a `_windowed_spectrum`: log amplitude, background, local maxima."""
+    h, w = spectrum.shape[2], spectrum.shape[3]
     log_amp = 0.5 * torch.log(spectrum.real ** 2 + spectrum.imag ** 2 + 1e-20)
     background = torch.maximum(_circular_box_mean(log_amp, 9), torch.maximum(
         _window_mean(log_amp, 33, 2), _window_mean(log_amp, 33, 3)))
-    ky, kx = _frequency_index(h, image.device)[:, None], _frequency_index(w, image.device)[None, :]
+    ky, kx = _frequency_index(h, spectrum.device)[:, None], _frequency_index(w, spectrum.device)[None, :]
     allowed = (kx > 1.0) & (ky * ky + kx * kx > 4.0)
     return log_amp, background, allowed & (log_amp >= _circular_max3(log_amp))
 
@@ -209,7 +212,7 @@ def lattice_restore(noisy, denoised, min_snr: float = 10.0, min_kept: float = 0.
     h, w = noisy.shape[2], noisy.shape[3]
     mean = noisy.mean(dim=(2, 3), keepdim=True)
     window = _hann(h, noisy.device)[:, None] * _hann(w, noisy.device)[None, :]
-    log_amp, background, maxima = _peak_candidates(noisy - mean, window)
+    log_amp, background, maxima = _peak_candidates(_windowed_spectrum(noisy - mean, window))
     peaks = maxima & (log_amp - background >= float(np.log(min_snr)))
     near_peak = _near(peaks)
     n = torch.fft.fft2(noisy - mean)
@@ -224,14 +227,13 @@ def lattice_restore(noisy, denoised, min_snr: float = 10.0, min_kept: float = 0.
     raise_ = near_peak & (d_power < wiener_power) & kept_enough
     spectrum = torch.where(raise_, gain * n, d)
     if damp_invented:
-        centred = denoised - denoised.mean(dim=(2, 3), keepdim=True)
-        out_log_amp, out_background, out_maxima = _peak_candidates(centred, window)
+        wave = _windowed_spectrum(denoised - denoised.mean(dim=(2, 3), keepdim=True), window)
+        out_log_amp, out_background, out_maxima = _peak_candidates(wave)
         invented = out_maxima & (out_log_amp - out_background >= float(np.log(_INVENTED_SNR)))
         in_input = maxima & (log_amp - background >= float(np.log(_PRESENT_SNR)))
         invented = invented & ~_near(in_input) & ~raise_
         excess = torch.where(invented, torch.clamp(1.0 - 2.0 * torch.exp(out_background - out_log_amp), min=0.0), 0.0)
-        wave = torch.fft.fft2(_plane_levelled(centred) * window)  # the invented wave, out of its own bin only
-        spectrum = spectrum - excess / window.mean() * wave
+        spectrum = spectrum - excess / window.mean() * wave  # the invented wave, out of its own bin only
     return torch.fft.ifft2(spectrum).real + mean
 
 

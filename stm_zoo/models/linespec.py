@@ -227,7 +227,7 @@ class LatticeRestore(layers.Layer):
         h, w = ops.shape(noisy)[2], ops.shape(noisy)[3]
         mean = ops.mean(noisy, axis=(2, 3), keepdims=True)
         window = _hann(h)[:, None] * _hann(w)[None, :]
-        log_amp, background, maxima = _peak_candidates(noisy - mean, window)
+        log_amp, background, maxima = _peak_candidates(_windowed_spectrum(noisy - mean, window))
         peaks = maxima & (log_amp - background >= float(np.log(self.min_snr)))
         near_peak = _near(peaks)
         n_real, n_imag = ops.fft2((noisy - mean, ops.zeros_like(noisy)))
@@ -242,15 +242,14 @@ class LatticeRestore(layers.Layer):
         raise_ = near_peak & (d_power < wiener_power) & kept_enough
         real, imag = ops.where(raise_, gain * n_real, d_real), ops.where(raise_, gain * n_imag, d_imag)
         if self.damp_invented:
-            centred = denoised - ops.mean(denoised, axis=(2, 3), keepdims=True)
-            out_log_amp, out_background, out_maxima = _peak_candidates(centred, window)
+            w_real, w_imag = _windowed_spectrum(denoised - ops.mean(denoised, axis=(2, 3), keepdims=True), window)
+            out_log_amp, out_background, out_maxima = _peak_candidates((w_real, w_imag))
             invented = out_maxima & (out_log_amp - out_background >= float(np.log(_INVENTED_SNR)))
             in_input = maxima & (log_amp - background >= float(np.log(_PRESENT_SNR)))
             invented = invented & ~_near(in_input) & ~raise_
             excess = ops.where(invented, ops.maximum(0.0, 1.0 - 2.0 * ops.exp(out_background - out_log_amp)), 0.0)
             # The invented wave, estimated in the windowed spectrum, is taken out of its own bin only: near the
             # axes the plain spectrum is mostly the leakage of the image's edges, which scaling bins would expose.
-            w_real, w_imag = ops.fft2((_plane_levelled(centred) * window, ops.zeros_like(centred)))
             scale = excess / ops.mean(window)
             real, imag = real - scale * w_real, imag - scale * w_imag
         restored, _ = ops.ifft2((real, imag))
@@ -305,12 +304,19 @@ def _signed(n):
     return ops.cast(ops.where(k > n // 2, k - n, k), "float32")
 
 
-def _peak_candidates(image, window):
-    """Log amplitude spectrum of the plane-levelled, windowed (B, 1, H, W) zero-mean `image`, its background (the
-    larger of the 9 × 9 and the 33-bin column and row geometric means) and its 3×3 local maxima away from DC and
-    the kx = 0 line: the peak candidates of `stm_zoo.metrics.lattice_fidelity`."""
-    h, w = ops.shape(image)[2], ops.shape(image)[3]
-    log_amp = _log_amplitude(_plane_levelled(image) * window)
+def _windowed_spectrum(image, window):
+    """(real, imag) FFT of the plane-levelled, windowed (B, 1, H, W) zero-mean `image`."""
+    levelled = _plane_levelled(image) * window
+    return ops.fft2((levelled, ops.zeros_like(levelled)))
+
+
+def _peak_candidates(spectrum):
+    """Log amplitude of a `_windowed_spectrum`, its background (the larger of the 9 × 9 and the 33-bin column and
+    row geometric means) and its 3×3 local maxima away from DC and the kx = 0 line: the peak candidates of
+    `stm_zoo.metrics.lattice_fidelity`."""
+    real, imag = spectrum
+    h, w = ops.shape(real)[2], ops.shape(real)[3]
+    log_amp = 0.5 * ops.log(real * real + imag * imag + 1e-20)
     background = ops.maximum(_circular_box_mean(log_amp, 9),
                              ops.maximum(_window_mean(log_amp, 33, 2), _window_mean(log_amp, 33, 3)))
     ky, kx = _frequency_index(h), _frequency_index(w)
@@ -334,11 +340,6 @@ def _frequency_index(n):
     """|k| of each bin of an unshifted FFT of length n."""
     k = ops.cast(ops.arange(n), "float32")
     return ops.minimum(k, ops.cast(n, "float32") - k)
-
-
-def _log_amplitude(image):
-    real, imag = ops.fft2((image, ops.zeros_like(image)))
-    return 0.5 * ops.log(real * real + imag * imag + 1e-20)
 
 
 def _window_mean(a, size: int, axis: int):
