@@ -153,6 +153,9 @@ def main():
             extra = f"\n{fft_check(pairs)}" if label == "fine_lattice" else ""
             print(f"\n{label}: {what} ({len(pairs)} pairs of {shown}; mean input PSNR {input_psnr:.2f} dB){extra}\n"
                   f"{evaluate.format_table(report[label])}", flush=True)
+            harmed = evaluate.harmed_images([r for r in report[label] if r["method"] in args.models], pairs)
+            if harmed:
+                print(f"worse than the input, with the reference's own noise:\n{evaluate.format_table(harmed)}")
     if "real_noisy" not in skip:
         images, skipped = evaluate.real_scans([SHARED / rel for rel in REAL_NOISY])
         if skipped:

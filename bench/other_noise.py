@@ -52,7 +52,8 @@ def main():
     parser.add_argument("models", nargs="+", help="zoo names or .keras paths")
     parser.add_argument("--n", type=int, default=8, help="images per set and noise")
     parser.add_argument("--baselines", default="median3,align_scars", help="'default', 'all', 'none' or a list")
-    parser.add_argument("--noises", default=",".join(NOISES), help="comma-separated, from: " + ", ".join(NOISES))
+    parser.add_argument("--noises", default=",".join(NOISES),
+                        help="comma-separated, from: " + ", ".join(NOISES).replace("%", "%%"))  # argparse formats %
     parser.add_argument("--json", type=Path, help="write every row")
     args = parser.parse_args()
     noises = [s for s in args.noises.split(",") if s]

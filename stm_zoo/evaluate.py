@@ -213,6 +213,23 @@ def evaluate_pairs(methods: list[str], pairs: list[Pair]) -> list[dict]:
     return rows
 
 
+def harmed_images(rows: list[dict], pairs: list[Pair]) -> list[dict]:
+    """The images each method of `evaluate_pairs`' rows made worse than their input, with the reference's own
+    white-noise level (scikit-image's wavelet estimate) beside the std of the noise added to it: where the
+    reference's own noise is the larger, PSNR against it cannot tell denoising from damage."""
+    from skimage.restoration import estimate_sigma
+
+    input_psnr = [metrics.psnr(p.clean, p.noisy) for p in pairs]
+    harmed = []
+    for row in rows:
+        for pair, given, mine in zip(pairs, input_psnr, row["psnr_per_image"]):
+            if mine < given:
+                harmed.append({"method": row["method"], "image": pair.name, "input_psnr": given, "psnr": mine,
+                               "reference_noise": float(estimate_sigma(pair.clean.astype(np.float64))),
+                               "added_noise": float(np.std(pair.noisy.astype(np.float64) - pair.clean))})
+    return harmed
+
+
 def real_scans(source) -> tuple[dict[str, np.ndarray], list[str]]:
     """Real scans as the models see them (`level.prepare`), by file name, from a folder (every readable scan in
     it, recursively), one file, or a list of files; and the one-line reason for each file that could not be read."""

@@ -77,6 +77,21 @@ def test_worse_than_input_counts_the_images_a_method_harms(monkeypatch):
     assert summary["sweep"]["heavy"]["input_psnr"] == rows["noisy"]["psnr"]
 
 
+def test_harmed_images_set_the_references_own_noise_beside_the_added_noise():
+    rng = np.random.default_rng(1)
+    y, x = np.mgrid[0:128, 0:128]
+    surface = 0.5 + 0.3 * np.sin(x / 11.0) * np.cos(y / 13.0)
+    noisy_reference = np.clip(surface + rng.normal(0, 0.03, surface.shape), 0, 1).astype(np.float32)
+    faint = np.clip(noisy_reference + rng.normal(0, 0.005, surface.shape), 0, 1).astype(np.float32)
+    pairs = [evaluate.Pair("own_noise", faint, noisy_reference), _pair(surface, 0.1, rng)]
+    rows = evaluate.evaluate_pairs(["noisy", "median3"], pairs)
+    harmed = evaluate.harmed_images(rows, pairs)
+    assert [(h["method"], h["image"]) for h in harmed] == [("median3", "own_noise")]
+    assert harmed[0]["reference_noise"] == pytest.approx(0.03, rel=0.15)
+    assert harmed[0]["added_noise"] == pytest.approx(0.005, rel=0.1)
+    assert harmed[0]["psnr"] < harmed[0]["input_psnr"]
+
+
 def test_full_resolution_pairs_keep_every_scan_whole(tmp_path):
     rng = np.random.default_rng(1)
     np.save(tmp_path / "a.npy", rng.random((40, 72)))
