@@ -93,11 +93,11 @@ def _window_mean(a, size: int, dim: int):
 class SpectralGate(nn.Module):
     """`linespec.SpectralGate` on (B, 1, H, W): FFT of the mean-removed image times a per-frequency gain, an MLP
     4 → hidden → 1 (sigmoid) of the log-amplitude's prominence over circular box means, over its global mean, and
-    of the radius; the inverse FFT's real part."""
+    of the radius; the inverse FFT's real part. `periodic_plus_smooth`: of the image minus its smooth component."""
 
-    def __init__(self, windows=(5, 17), hidden: int = 16):
+    def __init__(self, windows=(5, 17), hidden: int = 16, periodic_plus_smooth: bool = False):
         super().__init__()
-        self.windows = tuple(windows)
+        self.windows, self.periodic_plus_smooth = tuple(windows), periodic_plus_smooth
         n_features = len(self.windows) + 2
         self.w1 = nn.Parameter(nn.init.xavier_uniform_(torch.empty(n_features, hidden)))
         self.b1 = nn.Parameter(torch.zeros(hidden))
@@ -106,7 +106,8 @@ class SpectralGate(nn.Module):
 
     def forward(self, x):
         h, w = x.shape[2], x.shape[3]
-        image = x - x.mean(dim=(2, 3), keepdim=True)
+        image = x - _smooth_component(x) if self.periodic_plus_smooth else x
+        image = image - image.mean(dim=(2, 3), keepdim=True)
         spectrum = torch.fft.fft2(image)
         real, imag = spectrum.real, spectrum.imag
         scale = float(h * w) ** 0.5
@@ -121,6 +122,22 @@ class SpectralGate(nn.Module):
         f = torch.stack(features, dim=-1)  # (B, 1, H, W, F)
         gain = torch.sigmoid(torch.relu(f @ self.w1 + self.b1) @ self.w2 + self.b2)[..., 0]
         return torch.fft.ifft2(torch.complex(real * gain, imag * gain)).real
+
+
+def _smooth_component(image):
+    """`linespec._smooth_component`: Moisan's smooth component of (B, 1, H, W) images."""
+    h, w = image.shape[2], image.shape[3]
+    jumps = torch.zeros_like(image)
+    rows, cols = image[:, :, -1] - image[:, :, 0], image[:, :, :, -1] - image[:, :, :, 0]
+    jumps[:, :, 0] += rows
+    jumps[:, :, -1] -= rows
+    jumps[:, :, :, 0] += cols
+    jumps[:, :, :, -1] -= cols
+    fy = 2 * np.pi * torch.arange(h, dtype=torch.float32, device=image.device)[:, None] / h
+    fx = 2 * np.pi * torch.arange(w, dtype=torch.float32, device=image.device)[None, :] / w
+    laplacian = 2 * torch.cos(fy) + 2 * torch.cos(fx) - 4
+    inverse = torch.where(laplacian < 0, 1 / torch.clamp(laplacian, max=-1e-12), torch.zeros_like(laplacian))
+    return torch.fft.ifft2(torch.fft.fft2(jumps) * inverse).real
 
 
 def _hann(n: int, device):
@@ -266,7 +283,7 @@ class LineSpec(nn.Module):
 
     def __init__(self, filters: int = 24, row_features: int = 16, line_steps: bool = False, dejitter: float = 0.0,
                  line_jumps: float = 0.0, lattice_restore: float = 0.0, min_kept: float = 0.6,
-                 lattice_partners: bool = False, damp_invented: bool = False):
+                 lattice_partners: bool = False, damp_invented: bool = False, periodic_plus_smooth: bool = False):
         super().__init__()
         f, r = filters, row_features
         self.line_steps = line_steps
@@ -293,7 +310,7 @@ class LineSpec(nn.Module):
         for name in ("line_offset", "correction", "step_step"):  # zero-initialized as in Keras
             if name in self.convs:
                 nn.init.zeros_(self.convs[name].weight)
-        self.lattice = SpectralGate()
+        self.lattice = SpectralGate(periodic_plus_smooth=periodic_plus_smooth)
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
 
     def conv(self, name, x, relu=True):

@@ -9,7 +9,7 @@ import stm_zoo.models as zoo
 from stm_zoo import metrics
 from stm_zoo.training import losses
 from stm_zoo.models.linespec import (LatticeRestore, LineJitterFilter, RowAttentionPool, RowProfile, SpectralGate,
-                                     SubtractRows)
+                                     SubtractRows, _smooth_component)
 
 
 def test_row_pool_with_equal_scores_is_the_row_mean():
@@ -256,6 +256,35 @@ def test_spectral_gate_features_single_out_a_lattice_peak():
     noise_bins = np.ones_like(spectrum, bool)
     noise_bins[:, [0, 16, 48]] = False
     assert spectrum[noise_bins].mean() < 0.1 * np.abs(np.fft.fft2(x[0, :, :, 0]))[noise_bins].mean()
+
+
+def test_smooth_component_takes_a_plane_whole():
+    yy, xx = np.mgrid[:40, :56]
+    plane = (0.004 * xx - 0.003 * yy + 0.2).astype("float32")
+    smooth = np.asarray(_smooth_component(keras.ops.convert_to_tensor(plane[None, None])))[0, 0]
+    assert np.std(plane - smooth) < 0.02 * np.std(plane)
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.05])
+def test_spectral_gate_on_the_periodic_component_keeps_a_tilted_lattice(noise):
+    """A tilt wraps around as a jump whose leakage crosses the whole spectrum; the periodic component has none,
+    so the periodic part found is the lattice, not the lattice plus leaked tilt."""
+    yy, xx = np.mgrid[:64, :72]
+    lattice = 0.1 * np.cos(2 * np.pi * xx / 4.4) + 0.1 * np.cos(2 * np.pi * (xx + yy) / 6.3)
+    tilted = lattice + 0.004 * xx + 0.003 * yy + noise * np.random.default_rng(0).standard_normal(lattice.shape)
+    error = {}
+    for periodic_plus_smooth in (False, True):
+        gate = SpectralGate(hidden=1, periodic_plus_smooth=periodic_plus_smooth)
+        gate.build((None, None, None, 1))
+        w1 = np.zeros((4, 1), "float32")
+        w1[1, 0] = 1.0  # open where the log-amplitude stands 2 above its mean over 17 × 17 bins
+        gate.w1.assign(w1)
+        gate.w2.assign(np.array([[8.0]], "float32"))
+        gate.b2.assign(np.array([-16.0], "float32"))
+        out = np.asarray(gate(tilted.astype("float32")[None, :, :, None]))[0, :, :, 0]
+        error[periodic_plus_smooth] = np.sqrt(np.mean((out - (lattice - lattice.mean())) ** 2))
+    assert error[True] < 0.5 * error[False]
+    assert SpectralGate.from_config(SpectralGate(periodic_plus_smooth=True).get_config()).periodic_plus_smooth
 
 
 def test_ablations_drop_their_branch():

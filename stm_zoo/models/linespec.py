@@ -141,14 +141,16 @@ class SpectralGate(layers.Layer):
     """The periodic part of a (B, H, W, 1) image: its 2-D FFT times a learned gain per frequency, transformed
     back. The gain is a small per-frequency MLP of the log-amplitude's prominence over its circular local mean
     (windows `windows`) and of the frequency's radius, so it keeps sharp peaks (lattices) and damps the noise
-    floor, wherever the peaks are."""
+    floor, wherever the peaks are. With `periodic_plus_smooth` it filters the periodic component of the image
+    (Moisan's periodic plus smooth decomposition), whose wrap-around has no jump to leak across the spectrum."""
 
     whole_image = True  # denoise in tiles as large as memory allows (stm_zoo.inference.default_tile)
 
-    def __init__(self, windows=(5, 17), hidden: int = 16, **kwargs):
+    def __init__(self, windows=(5, 17), hidden: int = 16, periodic_plus_smooth: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.windows = tuple(int(w) for w in windows)
         self.hidden = int(hidden)
+        self.periodic_plus_smooth = bool(periodic_plus_smooth)
 
     def build(self, input_shape):
         n_features = len(self.windows) + 2
@@ -161,6 +163,8 @@ class SpectralGate(layers.Layer):
         x = ops.cast(x, "float32")
         image = ops.transpose(x, (0, 3, 1, 2))  # (B, 1, H, W)
         h, w = ops.shape(image)[2], ops.shape(image)[3]
+        if self.periodic_plus_smooth:
+            image = image - _smooth_component(image)
         image = image - ops.mean(image, axis=(2, 3), keepdims=True)
         real, imag = ops.fft2((image, ops.zeros_like(image)))
         scale = ops.sqrt(ops.cast(h * w, "float32"))
@@ -181,7 +185,25 @@ class SpectralGate(layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "windows": list(self.windows), "hidden": self.hidden}
+        return {**super().get_config(), "windows": list(self.windows), "hidden": self.hidden,
+                "periodic_plus_smooth": self.periodic_plus_smooth}
+
+
+def _smooth_component(image):
+    """The smooth component of (B, 1, H, W) images (L. Moisan, "Periodic plus smooth image decomposition", 2011):
+    the solution of Δs = the jumps across the image's wrap-around borders, mean zero; image − s is periodic."""
+    h, w = ops.shape(image)[2], ops.shape(image)[3]
+    rows = image[:, :, -1:, :] - image[:, :, :1, :]
+    cols = image[:, :, :, -1:] - image[:, :, :, :1]
+    jumps = (ops.concatenate([rows, ops.zeros_like(image[:, :, 1:-1, :]), -rows], axis=2)
+             + ops.concatenate([cols, ops.zeros_like(image[:, :, :, 1:-1]), -cols], axis=3))
+    real, imag = ops.fft2((jumps, ops.zeros_like(jumps)))
+    fy = 2.0 * np.pi * ops.cast(ops.arange(h), "float32")[:, None] / ops.cast(h, "float32")
+    fx = 2.0 * np.pi * ops.cast(ops.arange(w), "float32")[None, :] / ops.cast(w, "float32")
+    laplacian = 2.0 * ops.cos(fy) + 2.0 * ops.cos(fx) - 4.0  # 0 only at the DC bin
+    inverse = ops.where(laplacian < 0.0, 1.0 / ops.minimum(laplacian, -1e-12), 0.0)
+    smooth, _ = ops.ifft2((real * inverse, imag * inverse))
+    return smooth
 
 
 def _fold(a):
@@ -406,11 +428,12 @@ def _line_steps(noisy, features: int, name: str):
 def linespec(filters: int = 24, row_features: int = 16, row_branch: bool = True, spectral_branch: bool = True,
              line_steps: bool = False, dejitter: float = 0.0, line_jumps: float = 0.0, lattice_restore: float = 0.0,
              min_kept: float = 0.6, lattice_partners: bool = False, damp_invented: bool = False,
-             input_shape=(None, None, 1)) -> keras.Model:
+             periodic_plus_smooth: bool = False, input_shape=(None, None, 1)) -> keras.Model:
     """`row_branch` / `spectral_branch` = False drop a branch, `line_steps=True` adds one (the ablations of
     issue 17); `lattice_restore` > 1 ends the model with a `LatticeRestore` of that peak threshold (`min_kept`,
     `lattice_partners`, `damp_invented` its rules), `dejitter` > 0 with a `LineJitterFilter` of that σ (lines) and
-    jump threshold `line_jumps`."""
+    jump threshold `line_jumps`; `periodic_plus_smooth` makes the spectral branch filter the image's periodic
+    component."""
     noisy = keras.Input(shape=input_shape, name="noisy")
     corrected = noisy
     if row_branch:
@@ -420,7 +443,7 @@ def linespec(filters: int = 24, row_features: int = 16, row_branch: bool = True,
         corrected = SubtractRows(name="line_corrected")([noisy, offsets])
     inputs = [corrected, noisy]
     if spectral_branch:
-        inputs.insert(1, SpectralGate(name="lattice")(corrected))
+        inputs.insert(1, SpectralGate(periodic_plus_smooth=periodic_plus_smooth, name="lattice")(corrected))
     x = layers.Concatenate(name="unet_in")(inputs)
     x = PadToMultiple(4, name="pad")(x)
     e0 = _conv(_conv(x, filters, "e0_c1"), filters, "e0_c2")
