@@ -106,9 +106,10 @@ class SpectralGate(nn.Module):
 
     def forward(self, x):
         h, w = x.shape[2], x.shape[3]
-        image = x - _smooth_component(x) if self.periodic_plus_smooth else x
-        image = image - image.mean(dim=(2, 3), keepdim=True)
+        image = x - x.mean(dim=(2, 3), keepdim=True)
         spectrum = torch.fft.fft2(image)
+        if self.periodic_plus_smooth:
+            spectrum = spectrum - _smooth_spectrum(image)
         real, imag = spectrum.real, spectrum.imag
         scale = float(h * w) ** 0.5
         log_amp = 0.5 * torch.log(real * real + imag * imag + 1e-8 * scale * scale) - np.log(scale)
@@ -124,8 +125,8 @@ class SpectralGate(nn.Module):
         return torch.fft.ifft2(torch.complex(real * gain, imag * gain)).real
 
 
-def _smooth_component(image):
-    """`linespec._smooth_component`: Moisan's smooth component of (B, 1, H, W) images."""
+def _smooth_spectrum(image):
+    """`linespec._smooth_spectrum`: the FFT of Moisan's smooth component of (B, 1, H, W) images."""
     h, w = image.shape[2], image.shape[3]
     jumps = torch.zeros_like(image)
     rows, cols = image[:, :, -1] - image[:, :, 0], image[:, :, :, -1] - image[:, :, :, 0]
@@ -137,7 +138,7 @@ def _smooth_component(image):
     fx = 2 * np.pi * torch.arange(w, dtype=torch.float32, device=image.device)[None, :] / w
     laplacian = 2 * torch.cos(fy) + 2 * torch.cos(fx) - 4
     inverse = torch.where(laplacian < 0, 1 / torch.clamp(laplacian, max=-1e-12), torch.zeros_like(laplacian))
-    return torch.fft.ifft2(torch.fft.fft2(jumps) * inverse).real
+    return torch.fft.fft2(jumps) * inverse
 
 
 def _hann(n: int, device):

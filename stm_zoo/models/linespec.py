@@ -163,10 +163,11 @@ class SpectralGate(layers.Layer):
         x = ops.cast(x, "float32")
         image = ops.transpose(x, (0, 3, 1, 2))  # (B, 1, H, W)
         h, w = ops.shape(image)[2], ops.shape(image)[3]
-        if self.periodic_plus_smooth:
-            image = image - _smooth_component(image)
         image = image - ops.mean(image, axis=(2, 3), keepdims=True)
         real, imag = ops.fft2((image, ops.zeros_like(image)))
+        if self.periodic_plus_smooth:
+            smooth_real, smooth_imag = _smooth_spectrum(image)
+            real, imag = real - smooth_real, imag - smooth_imag
         scale = ops.sqrt(ops.cast(h * w, "float32"))
         log_amp = 0.5 * ops.log(real * real + imag * imag + 1e-8 * scale * scale) - ops.log(scale)
         features = [log_amp - _circular_box_mean(log_amp, k) for k in self.windows]
@@ -189,9 +190,10 @@ class SpectralGate(layers.Layer):
                 "periodic_plus_smooth": self.periodic_plus_smooth}
 
 
-def _smooth_component(image):
-    """The smooth component of (B, 1, H, W) images (L. Moisan, "Periodic plus smooth image decomposition", 2011):
-    the solution of Δs = the jumps across the image's wrap-around borders, mean zero; image − s is periodic."""
+def _smooth_spectrum(image):
+    """(real, imag) FFT of the smooth component of (B, 1, H, W) images (L. Moisan, "Periodic plus smooth image
+    decomposition", 2011): the solution of Δs = the jumps across the image's wrap-around borders, mean zero;
+    image − s is periodic."""
     h, w = ops.shape(image)[2], ops.shape(image)[3]
     rows = image[:, :, -1:, :] - image[:, :, :1, :]
     cols = image[:, :, :, -1:] - image[:, :, :, :1]
@@ -202,8 +204,7 @@ def _smooth_component(image):
     fx = 2.0 * np.pi * ops.cast(ops.arange(w), "float32")[None, :] / ops.cast(w, "float32")
     laplacian = 2.0 * ops.cos(fy) + 2.0 * ops.cos(fx) - 4.0  # 0 only at the DC bin
     inverse = ops.where(laplacian < 0.0, 1.0 / ops.minimum(laplacian, -1e-12), 0.0)
-    smooth, _ = ops.ifft2((real * inverse, imag * inverse))
-    return smooth
+    return real * inverse, imag * inverse
 
 
 def _fold(a):
