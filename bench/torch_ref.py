@@ -6,7 +6,7 @@ ReLU, MaxPool 2 | Conv 32 + ReLU, Upsample nearest 2, Conv 32 + ReLU, Upsample 2
 parameters). dncnn: Conv 64 + ReLU, 15 × [Conv 64 no bias + BN(eps 1e-4) + ReLU], Conv 1 no bias = noise, output
 = clamp(input − noise, 0, 1) (556,096 parameters + 1,920 BN statistics). linespec: `LineSpec` below, the
 defaults of `stm_zoo/models/linespec.py` layer for layer (416,508 parameters; `line_steps=True`, the ablation: 417,143,
-and Keras counts 2 more, the frozen taps of the line difference); `bench/torch_parity.py`
+and Keras counts 2 more, the frozen taps of the line difference; `noise_level=True`: 416,652); `bench/torch_parity.py`
 copies the published Keras weights into it and compares the outputs.
 Run as a worker process: `python bench/torch_ref.py --worker MODEL DATA_DIR` reads JSON commands on stdin and
 answers each on a stdout line starting with "@@" (see `bench/train_speed.py`). It times the NCHW and the
@@ -150,6 +150,19 @@ def _frequency_index(n: int, device):
     return torch.minimum(k, n - k)
 
 
+def noise_level(image):
+    """`linespec.NoiseLevel` on (B, 1, H, W), as (B, 1, 1, 1): log(σ̂ / 0.02) from the geometric mean of the Hann-
+    windowed power spectrum at radius ≥ 0.25 cycles/px and |kx| ≥ 0.05."""
+    h, w = image.shape[2], image.shape[3]
+    window = _hann(h, image.device)[:, None] * _hann(w, image.device)[None, :]
+    power = torch.fft.fft2((image - image.mean(dim=(2, 3), keepdim=True)) * window).abs() ** 2
+    fy, fx = _frequency_index(h, image.device) / h, _frequency_index(w, image.device) / w
+    used = (fy[:, None] ** 2 + fx[None, :] ** 2 >= 0.25**2) & (fx[None, :] >= 0.05)
+    mean_log = (torch.log(power + 1e-20) * used).sum(dim=(2, 3), keepdim=True) / used.sum().clamp(min=1)
+    variance = torch.exp(mean_log + 0.5772156649) / (window * window).sum().clamp(min=1e-6)
+    return torch.clamp(0.5 * torch.log(variance + 1e-12) - float(np.log(0.02)), -5.0, 5.0)
+
+
 def _circular_max3(a):
     for dim in (2, 3):
         a = torch.maximum(a, torch.maximum(torch.roll(a, 1, dim), torch.roll(a, -1, dim)))
@@ -284,7 +297,8 @@ class LineSpec(nn.Module):
 
     def __init__(self, filters: int = 24, row_features: int = 16, line_steps: bool = False, dejitter: float = 0.0,
                  line_jumps: float = 0.0, lattice_restore: float = 0.0, min_kept: float = 0.6,
-                 lattice_partners: bool = False, damp_invented: bool = False, periodic_plus_smooth: bool = False):
+                 lattice_partners: bool = False, damp_invented: bool = False, periodic_plus_smooth: bool = False,
+                 noise_level: bool = False):
         super().__init__()
         f, r = filters, row_features
         self.line_steps = line_steps
@@ -312,10 +326,18 @@ class LineSpec(nn.Module):
             if name in self.convs:
                 nn.init.zeros_(self.convs[name].weight)
         self.lattice = SpectralGate(periodic_plus_smooth=periodic_plus_smooth)
+        # the scan's noise level is one number per image: its 1×1 convolutions are a per-channel bias
+        self.level_biases = nn.ModuleDict({f"{name}_level": nn.Conv2d(1, n, 1, bias=False)
+                                           for name, n in (("e0_c1", f), ("e2_c1", 4 * f), ("d0_c2", f))}
+                                          if noise_level else {})
+        for conv in self.level_biases.values():
+            nn.init.zeros_(conv.weight)
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
 
-    def conv(self, name, x, relu=True):
+    def conv(self, name, x, relu=True, level=None):
         x = self.convs[name](x)
+        if level is not None and self.level_biases:
+            x = x + self.level_biases[f"{name}_level"](level)
         return torch.relu(x) if relu else x
 
     def line_corrected(self, noisy):
@@ -347,13 +369,14 @@ class LineSpec(nn.Module):
         (top, bottom), (left, right) = _split_pad(h, 4), _split_pad(w, 4)
         if top or bottom or left or right:
             x = nn.functional.pad(x, (left, right, top, bottom), mode="reflect")
-        e0 = c("e0_c2", c("e0_c1", x))
+        level = noise_level(noisy) if self.level_biases else None
+        e0 = c("e0_c2", c("e0_c1", x, level=level))
         e1 = c("e1_c2", c("e1_c1", c("e1_down", e0)))
-        e2 = c("e2_c2", c("e2_c1", c("e2_down", e1)))
+        e2 = c("e2_c2", c("e2_c1", c("e2_down", e1), level=level))
         d1 = torch.cat([c("d1_upconv", self.up(e2)), e1], dim=1)
         d1 = c("d1_c2", c("d1_c1", d1))
         d0 = torch.cat([c("d0_upconv", self.up(d1)), e0], dim=1)
-        d0 = c("d0_c2", c("d0_c1", d0))
+        d0 = c("d0_c2", c("d0_c1", d0), level=level)
         correction = c("correction", d0, relu=False)[:, :, top:top + h, left:left + w]
         denoised = corrected + correction
         if self.lattice_restore:
@@ -371,6 +394,9 @@ def load_keras_weights(module: LineSpec, keras_model) -> LineSpec:
             kernel, bias = (np.asarray(v) for v in keras_model.get_layer(name).get_weights())
             conv.weight.copy_(torch.from_numpy(kernel.transpose(3, 2, 0, 1).copy()))
             conv.bias.copy_(torch.from_numpy(bias))
+        for name, conv in module.level_biases.items():
+            kernel = np.asarray(keras_model.get_layer(name).get_weights()[0])
+            conv.weight.copy_(torch.from_numpy(kernel.transpose(3, 2, 0, 1).copy()))
         gate = keras_model.get_layer("lattice")
         for attr in ("w1", "b1", "w2", "b2"):
             getattr(module.lattice, attr).copy_(torch.from_numpy(np.asarray(getattr(gate, attr).numpy())))

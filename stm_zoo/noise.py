@@ -358,6 +358,19 @@ PRESETS["wide_creep"] = [
     *PRESETS["wide_norm"][len(PRESETS["wide"]):],
 ]
 
+# "wide_norm" plus, in a quarter of the draws, noise "wide" lacks (LineSpec's stage 23): white noise and impulses up
+# to three and ten times heavier, counting (shot) noise, 2-D 1/f blotches and a coarse digitizer. `speckle` stays
+# out of every preset, so bench/other_noise.py keeps one noise type no model trained on.
+PRESETS["wide_more"] = [
+    *PRESETS["wide"],
+    {"type": "shot", "p": 0.06, "counts": (10.0, 200.0)},
+    {"type": "pink", "p": 0.06, "sigma": (0.01, 0.06), "exponent": (0.5, 1.5)},
+    {"type": "gaussian", "p": 0.06, "sigma": (0.1, 0.3)},
+    {"type": "salt_pepper", "p": 0.06, "fraction": (0.005, 0.06)},
+    {"type": "quantize", "p": 0.06, "bits": (3, 7)},
+    *PRESETS["wide_norm"][len(PRESETS["wide"]):],
+]
+
 
 def resolve(spec) -> list[dict]:
     """A preset name or a list of noise specs → validated list of specs (clear error on bad names/params)."""

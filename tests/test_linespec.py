@@ -8,8 +8,8 @@ import scipy.ndimage
 import stm_zoo.models as zoo
 from stm_zoo import metrics
 from stm_zoo.training import losses
-from stm_zoo.models.linespec import (LatticeRestore, LineJitterFilter, RowAttentionPool, RowProfile, SpectralGate,
-                                     SubtractRows, _smooth_spectrum)
+from stm_zoo.models.linespec import (LatticeRestore, LineJitterFilter, NoiseLevel, RowAttentionPool, RowProfile,
+                                     SpectralGate, SubtractRows, _smooth_spectrum)
 
 
 def test_row_pool_with_equal_scores_is_the_row_mean():
@@ -286,6 +286,32 @@ def test_spectral_gate_on_the_periodic_component_keeps_a_tilted_lattice(noise):
         error[periodic_plus_smooth] = np.sqrt(np.mean((out - (lattice - lattice.mean())) ** 2))
     assert error[True] < 0.5 * error[False]
     assert SpectralGate.from_config(SpectralGate(periodic_plus_smooth=True).get_config()).periodic_plus_smooth
+
+
+@pytest.mark.parametrize("sigma", [0.005, 0.03])
+def test_noise_level_reads_white_noise_under_a_3px_lattice_line_offsets_and_a_tilt(sigma):
+    rng = np.random.default_rng(6)
+    yy, xx = np.mgrid[:96, :128]
+    lattice = 0.2 * np.cos(2 * np.pi * xx / 3.1) * np.cos(2 * np.pi * yy / 3.3)
+    offsets = 0.05 * rng.standard_normal((96, 1))
+    image = 0.5 + lattice + 0.002 * xx + offsets + sigma * rng.standard_normal((96, 128))
+    level = np.asarray(NoiseLevel()(image.astype("float32")[None, :, :, None]))[0, :, :, 0]
+    assert np.ptp(level) == 0
+    assert abs(0.02 * np.exp(level[0, 0]) / sigma - 1) < 0.1
+
+
+def test_a_model_grown_by_the_noise_level_starts_from_the_trained_one_and_loads_safely(tmp_path):
+    old = zoo.build("linespec", filters=4, row_features=4)
+    old.set_weights([np.random.default_rng(i).normal(0, 0.1, w.shape) for i, w in enumerate(old.get_weights())])
+    grown = zoo.build("linespec", filters=4, row_features=4, noise_level=True)
+    assert zoo.copy_weights(old, grown) == ["e0_c1_level", "e2_c1_level", "d0_c2_level"]
+    x = np.random.default_rng(7).random((2, 30, 42, 1)).astype("float32")
+    np.testing.assert_allclose(grown.predict(x, verbose=0), old.predict(x, verbose=0), atol=1e-6)
+    grown.get_layer("e2_c1_level").set_weights([np.full((1, 1, 1, 16), 0.5, "float32")])
+    grown.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), grown.predict(x, verbose=0), atol=1e-6)
+    assert np.abs(loaded.predict(x, verbose=0) - old.predict(x, verbose=0)).max() > 1e-4
 
 
 def test_ablations_drop_their_branch():

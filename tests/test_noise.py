@@ -214,6 +214,16 @@ def test_maed_preset_is_exactly_its_three_noises():
                                                             - {"creep", "attenuate", "renormalize"})
 
 
+def test_wide_more_adds_every_noise_but_speckle_before_the_pair_ops_and_draws_each_now_and_then():
+    wide, more = noise.resolve("wide"), noise.resolve("wide_more")
+    assert more[:len(wide)] == wide and more[-2:] == noise.resolve("wide_norm")[-2:]
+    assert set(s["type"] for s in more) == set(noise.names()) - {"speckle"}
+    assert all(0 < s["p"] <= 0.1 for s in more[len(wide):-2])
+    image = tf.fill([64, 64, 1], 0.5)
+    changed = [not np.allclose(*noise.apply_pair(image, tf.constant([i, 9]), more[len(wide):-2])) for i in range(40)]
+    assert 0 < sum(changed) < 30
+
+
 def test_wide_creep_is_wide_norm_plus_a_heavy_creep_before_the_pair_ops():
     wide_norm, heavy = noise.resolve("wide_norm"), noise.resolve("wide_creep")
     extra = heavy[len(noise.resolve("wide"))]

@@ -15,7 +15,8 @@ offset, and the periodic lattice that spans the scan. LineSpec adds one branch f
    (Bragg and superlattice peaks stand far above the noise floor even when each atom is buried in noise).
 3. **U-Net** (three levels, 24-48-96 channels, no normalization) on [line-corrected input, periodic part,
    raw input]; its last convolution starts at zero, so training starts from the line-corrected input.
-   Output = line-corrected input + U-Net correction, clipped to [0, 1].
+   Output = line-corrected input + U-Net correction, clipped to [0, 1]. With `noise_level`, three of its
+   convolutions get a per-channel bias from the whole scan's white-noise level (`NoiseLevel`).
 4. **Output stage** (`lattice_restore`, `dejitter`; no weights, so it can end any trained LineSpec):
    `LatticeRestore` gives a lattice peak of the input that the network kept but damped (to ≥ `min_kept` of it)
    back its Wiener-estimated amplitude, and `LineJitterFilter` removes the line-to-line jitter the row branch
@@ -207,6 +208,44 @@ def _smooth_spectrum(image):
     return real * inverse, imag * inverse
 
 
+@keras.saving.register_keras_serializable(package="stm_zoo")
+class NoiseLevel(layers.Layer):
+    """Each image's white-noise level as a constant map, log(σ̂ / 0.02): σ̂² is e^γ times the geometric mean of
+    the Hann-windowed image's power spectrum over the bins at radial frequency ≥ 0.25 cycles/px and |kx| ≥ 0.05
+    (line noise fills the kx ≈ 0 band), over the window's Σw². The powers of white noise are exponential, whose
+    geometric mean is e^-γ their mean; a lattice's few peaks barely move it, and the window keeps their leakage
+    and the borders' jumps off the other bins. Tells the U-Net how noisy the whole scan is, which a 2.5 px
+    lattice seen locally cannot. (B, H, W, 1) → (B, H, W, 1)."""
+
+    whole_image = True  # denoise in tiles as large as memory allows (stm_zoo.inference.default_tile)
+
+    def call(self, x):
+        image = _fold(x)
+        h, w = ops.shape(image)[2], ops.shape(image)[3]
+        window = _hann(h)[:, None] * _hann(w)[None, :]
+        windowed = (image - ops.mean(image, axis=(2, 3), keepdims=True)) * window
+        real, imag = ops.fft2((windowed, ops.zeros_like(windowed)))
+        fy = _frequency_index(h) / ops.cast(h, "float32")
+        fx = _frequency_index(w) / ops.cast(w, "float32")
+        used = ops.cast((fy[:, None] ** 2 + fx[None, :] ** 2 >= _NOISE_MIN_RADIUS**2)
+                        & (fx[None, :] >= _NOISE_MIN_KX), "float32")
+        log_power = ops.log(real * real + imag * imag + 1e-20)
+        mean_log = ops.sum(log_power * used, axis=(2, 3), keepdims=True) / ops.maximum(ops.sum(used), 1.0)
+        variance = ops.exp(mean_log + _EULER_GAMMA) / ops.maximum(ops.sum(window * window), 1e-6)
+        level = ops.clip(0.5 * ops.log(variance + 1e-12) - float(np.log(_NOISE_REFERENCE)), -5.0, 5.0)
+        return ops.cast(ops.broadcast_to(ops.transpose(level, (0, 2, 3, 1)), ops.shape(x)), x.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return super().get_config()
+
+
+_NOISE_MIN_RADIUS, _NOISE_MIN_KX, _NOISE_REFERENCE = 0.25, 0.05, 0.02
+_EULER_GAMMA = 0.5772156649
+
+
 def _fold(a):
     """(B, H, W, 1) → (B, 1, H, W) float32: the layout the FFT ops take."""
     return ops.transpose(ops.cast(a, "float32"), (0, 3, 1, 2))
@@ -392,6 +431,16 @@ def _conv(x, filters, name, kernel=3, strides=1, activation="relu"):
     return layers.Conv2D(filters, kernel, strides=strides, padding="same", activation=activation, name=name)(x)
 
 
+def _conv_biased(x, filters, name, level):
+    """`_conv`, plus, with a `level` map, a per-channel bias from it before the ReLU (a 1×1 convolution that
+    starts at zero, so a model grown by it starts as the one without)."""
+    if level is None:
+        return _conv(x, filters, name)
+    bias = layers.Conv2D(filters, 1, use_bias=False, kernel_initializer="zeros", name=f"{name}_level")(level)
+    biased = layers.Add(name=f"{name}_level_add")([_conv(x, filters, name, activation=None), bias])
+    return layers.ReLU(name=f"{name}_relu")(biased)
+
+
 def _row_offsets(noisy, features: int, name: str):
     """One offset per scan line from the whole line: (B, H, W, 1) → (B, H, 1, 1)."""
     f = _conv(noisy, features, f"{name}_c1")
@@ -429,12 +478,13 @@ def _line_steps(noisy, features: int, name: str):
 def linespec(filters: int = 24, row_features: int = 16, row_branch: bool = True, spectral_branch: bool = True,
              line_steps: bool = False, dejitter: float = 0.0, line_jumps: float = 0.0, lattice_restore: float = 0.0,
              min_kept: float = 0.6, lattice_partners: bool = False, damp_invented: bool = False,
-             periodic_plus_smooth: bool = False, input_shape=(None, None, 1)) -> keras.Model:
+             periodic_plus_smooth: bool = False, noise_level: bool = False, input_shape=(None, None, 1)) -> keras.Model:
     """`row_branch` / `spectral_branch` = False drop a branch, `line_steps=True` adds one (the ablations of
     issue 17); `lattice_restore` > 1 ends the model with a `LatticeRestore` of that peak threshold (`min_kept`,
     `lattice_partners`, `damp_invented` its rules), `dejitter` > 0 with a `LineJitterFilter` of that σ (lines) and
     jump threshold `line_jumps`; `periodic_plus_smooth` makes the spectral branch filter the image's periodic
-    component."""
+    component; `noise_level` gives three U-Net convolutions a per-channel bias from the scan's noise level
+    (`NoiseLevel`, through 1×1 convolutions that start at zero)."""
     noisy = keras.Input(shape=input_shape, name="noisy")
     corrected = noisy
     if row_branch:
@@ -447,17 +497,21 @@ def linespec(filters: int = 24, row_features: int = 16, row_branch: bool = True,
         inputs.insert(1, SpectralGate(periodic_plus_smooth=periodic_plus_smooth, name="lattice")(corrected))
     x = layers.Concatenate(name="unet_in")(inputs)
     x = PadToMultiple(4, name="pad")(x)
-    e0 = _conv(_conv(x, filters, "e0_c1"), filters, "e0_c2")
+    level, level_low = None, None
+    if noise_level:
+        level = PadToMultiple(4, name="level_pad")(NoiseLevel(name="noise_level")(noisy))
+        level_low = layers.AveragePooling2D(4, name="level_pool")(level)
+    e0 = _conv(_conv_biased(x, filters, "e0_c1", level), filters, "e0_c2")
     e1 = _conv(e0, 2 * filters, "e1_down", strides=2)
     e1 = _conv(_conv(e1, 2 * filters, "e1_c1"), 2 * filters, "e1_c2")
     e2 = _conv(e1, 4 * filters, "e2_down", strides=2)
-    e2 = _conv(_conv(e2, 4 * filters, "e2_c1"), 4 * filters, "e2_c2")
+    e2 = _conv(_conv_biased(e2, 4 * filters, "e2_c1", level_low), 4 * filters, "e2_c2")
     d1 = _conv(layers.UpSampling2D(2, name="d1_up")(e2), 2 * filters, "d1_upconv")
     d1 = layers.Concatenate(name="d1_skip")([d1, e1])
     d1 = _conv(_conv(d1, 2 * filters, "d1_c1"), 2 * filters, "d1_c2")
     d0 = _conv(layers.UpSampling2D(2, name="d0_up")(d1), filters, "d0_upconv")
     d0 = layers.Concatenate(name="d0_skip")([d0, e0])
-    d0 = _conv(_conv(d0, filters, "d0_c1"), filters, "d0_c2")
+    d0 = _conv_biased(_conv(d0, filters, "d0_c1"), filters, "d0_c2", level)
     correction = layers.Conv2D(1, 3, padding="same", kernel_initializer="zeros", name="correction")(d0)
     correction = CropToMatch(4, name="crop")([correction, noisy])
     denoised = layers.Add(name="residual")([corrected, correction])
