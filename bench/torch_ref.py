@@ -405,7 +405,7 @@ def load_keras_weights(module: LineSpec, keras_model) -> LineSpec:
 
 REFERENCES = {"autoencoder_thesis": (thesis_autoencoder, 28_353), "dncnn": (DnCNN, 556_096),
               "linespec": (LineSpec, 416_508),
-              "linespec_published": (functools.partial(LineSpec, **published_linespec_kwargs()), 416_508)}
+              "linespec_published": (functools.partial(LineSpec, **published_linespec_kwargs()), 416_652)}
 FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
 
 

@@ -5,22 +5,24 @@ lattice is seen whole, the `wide` noise preset (clean to heavy), MSE plus an FFT
 
     stm-zoo fit recipes/weights/linespec.py
 
-That is stage 1 (2,000 steps); the published weights went on from it in eleven stages with `init_from` (commands
+That is stage 1 (2,000 steps); the published weights went on from it in twelve stages with `init_from` (commands
 and numbers in weights/README.md): 600 steps of 16 × 128² at lr 3e-4, 700 steps of 4 × 256² at lr 1e-4, three times
 900 steps of 4 × 256² at lr 1e-4 with the `wide_norm` noise, 900 more with a quarter of the patches from the embedded
 real scans, 900 at lr 3e-4 (trained with the `line_steps` ablation branch, kept without it:
 in_training/linespec-stage8-900steps.keras), 900 with the per-image log loss (stage 12), twice 900 with half the
-simulated surfaces 10–40 nm scans (2.5–5 px lattices; stages 14 and 18, in_training/linespec-stage18-900steps.keras),
-and the last, stage 22, 900 more with the spectral branch on the periodic component (`periodic_plus_smooth`):
-    stm-zoo fit recipes/weights/linespec.py --set init_from=weights/in_training/linespec-stage18-900steps.keras \
-        --set learning_rate=1e-4 --set epochs=18 --set seed=25 --set noise=wide_norm --set simulate.share=0.75 \
-        --set "simulate.scan_nm=(10.0, 40.0)" --set loss=log_mse_fft --out runs/weights/linespec_stage22
+simulated surfaces 10–40 nm scans (2.5–5 px lattices; stages 14 and 18), 900 with the spectral branch on the
+periodic component (`periodic_plus_smooth`; stage 22, in_training/linespec-stage22-900steps.keras) and the last,
+stage 24, 900 more with each scan's white-noise level fed to the U-Net (`noise_level`) and the `wide_more` noise:
+    stm-zoo fit recipes/weights/linespec.py --set init_from=weights/in_training/linespec-stage22-900steps.keras \
+        --set learning_rate=1e-4 --set epochs=18 --set seed=26 --set noise=wide_more --set simulate.share=0.75 \
+        --set "simulate.scan_nm=(10.0, 40.0)" --set loss=log_mse_fft --out runs/weights/linespec_stage24
 
 Stages 1-8 trained without the weightless output stage (`lattice_restore` with `min_kept` and `lattice_partners`: a
 damped lattice peak given back its amplitude; `damp_invented`: a peak the input lacks damped; `dejitter`,
-`line_jumps`: line jitter and whole-line jumps removed), stage 12 with its earlier form, stages 14, 18 and 22 with
-it; the published file is stage 22's weights ending in it. Stages 1-18 ran without `periodic_plus_smooth`
-(`--set model_kwargs.periodic_plus_smooth=False` repeats them).
+`line_jumps`: line jitter and whole-line jumps removed), stage 12 with its earlier form, stages 14-24 with it; the
+published file is stage 24's weights ending in it. Stages 1-18 ran without `periodic_plus_smooth`, stages 1-22
+without `noise_level` (`--set model_kwargs.noise_level=False` repeats them; its three 1 × 1 convolutions start at
+zero, so a model grown by it starts as the one it came from).
 """
 
 
@@ -28,7 +30,8 @@ def get_config():
     return {
         "model": "linespec",
         "model_kwargs": {"filters": 24, "lattice_restore": 10.0, "min_kept": 0.5, "lattice_partners": True,
-                         "damp_invented": True, "dejitter": 3.0, "line_jumps": 10.0, "periodic_plus_smooth": True},
+                         "damp_invented": True, "dejitter": 3.0, "line_jumps": 10.0, "periodic_plus_smooth": True,
+                         "noise_level": True},
         "data": "default",
         "simulate": {"count": 512, "size_px": 288},
         "patch_size": 256,
