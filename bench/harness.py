@@ -21,6 +21,12 @@ def published_linespec_kwargs() -> dict:
     return runpy.run_path(str(recipe))["get_config"]()["model_kwargs"]
 
 
+def published_linespec_params() -> int:
+    """The published LineSpec's parameter count, from the weights manifest."""
+    manifest = json.loads((Path(__file__).resolve().parents[1] / "weights" / "manifest.json").read_text())
+    return next(m["params"] for m in manifest["models"] if m["name"] == "linespec")
+
+
 def timed(fn, n: int) -> dict:
     """Seconds per call over `n` calls and the process CPU use meanwhile (1.0 = one core busy)."""
     c0, t0 = os.times(), time.perf_counter()

@@ -4,8 +4,8 @@ Each noise below is drawn on three sets of clean images (the synthetic test surf
 256² crops of the held-out real scans, as in `bench/eval_weights.py`) and every method is scored by mean PSNR and
 by how many images it makes worse than their noisy input (the do-no-harm count). The noises: almost clean scans
 (input PSNR ~40 dB), white noise heavier than `wide`, shot / speckle / 2-D 1/f / digitizer noise, dense impulse
-noise, strong pick-up, line offsets 2× the `wide` preset's, heavy blur. The `wide_more` preset (LineSpec's stages
-23–25) draws heavy white noise, impulses, shot, 2-D 1/f and digitizer noise in a quarter of its images; speckle and
+noise, strong pick-up, line offsets 2× the `wide` preset's, heavy blur. The `wide_more` preset (LineSpec's stage
+24) draws heavy white noise, impulses, shot, 2-D 1/f and digitizer noise in a quarter of its images; speckle and
 these strengths of pick-up, line offsets and blur no preset draws.
 
     python bench/other_noise.py linespec --json other_noise.json

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from harness import published_linespec_kwargs, serve, timed
+from harness import published_linespec_kwargs, published_linespec_params, serve, timed
 from torch import nn
 
 
@@ -405,7 +405,8 @@ def load_keras_weights(module: LineSpec, keras_model) -> LineSpec:
 
 REFERENCES = {"autoencoder_thesis": (thesis_autoencoder, 28_353), "dncnn": (DnCNN, 556_096),
               "linespec": (LineSpec, 416_508),
-              "linespec_published": (functools.partial(LineSpec, **published_linespec_kwargs()), 416_652)}
+              "linespec_published": (functools.partial(LineSpec, **published_linespec_kwargs()),
+                                     published_linespec_params())}
 FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
 
 
