@@ -4,8 +4,9 @@ Each noise below is drawn on three sets of clean images (the synthetic test surf
 256² crops of the held-out real scans, as in `bench/eval_weights.py`) and every method is scored by mean PSNR and
 by how many images it makes worse than their noisy input (the do-no-harm count). The noises: almost clean scans
 (input PSNR ~40 dB), white noise heavier than `wide`, shot / speckle / 2-D 1/f / digitizer noise, dense impulse
-noise, strong pick-up, line offsets 2× the `wide` preset's, heavy blur. The `wide_more` preset (LineSpec's stage
-24) draws heavy white noise, impulses, shot, 2-D 1/f and digitizer noise in a quarter of its images; speckle and
+noise, strong pick-up, line offsets 2× the `wide` preset's, heavy blur, tip changes the tip recovers from (a jump
+relaxing over 5-40 lines, as on the real HOPG and dI/dV scans). The `wide_more` preset (LineSpec's stage 24) draws
+heavy white noise, impulses, shot, 2-D 1/f and digitizer noise in a quarter of its images; speckle, transients and
 these strengths of pick-up, line offsets and blur no preset draws.
 
     python bench/other_noise.py linespec --json other_noise.json
@@ -45,6 +46,8 @@ NOISES: dict[str, list[dict]] = {
                        "harmonic": (0.0, 0.5)}, _g(0.01)],
     "lines_heavy": [{"type": "line_offsets", "p": 1.0, "sigma": (0.1, 0.2), "exponent": (0.0, 2.0)}, _g(0.03)],
     "blur_heavy": [{"type": "gaussian_blur", "p": 1.0, "sigma": (1.5, 2.5)}, _g(0.02)],
+    "transients": [{"type": "transient", "p": 1.0, "count": (1, 3), "offset": (0.1, 0.4), "lines": (5.0, 40.0)},
+                   _g(0.01)],
 }
 SETS = ("synthetic", "fine_lattice", "held_out_real")
 

@@ -13,9 +13,11 @@ The types: `stripes` (the thesis' bands of random values), `line_offsets` (scan-
 1/f noise from line to line), `scars` (partial lines too high or too low), `tip_change` (from one line on, a
 different tip: blur, contrast and height change), `creep` (the first lines of a scan shifted while the
 piezo creeps and the feedback settles), `periodic` (mains pick-up aliased by the raster into tilted
-fringes), `flicker` (1/f noise along the fast-scan axis), `gaussian`, `salt_pepper`, `gaussian_blur`, and four
-no preset draws, for testing beyond what a model trained on (`bench/other_noise.py`): `shot` (Poisson counting
-noise), `speckle` (multiplicative), `pink` (isotropic 2-D 1/f noise), `quantize` (a coarse digitizer).
+fringes), `flicker` (1/f noise along the fast-scan axis), `gaussian`, `salt_pepper`, `gaussian_blur`, and five
+for testing beyond what a model trained on (`bench/other_noise.py`): `shot` (Poisson counting noise), `speckle`
+(multiplicative), `pink` (isotropic 2-D 1/f noise), `quantize` (a coarse digitizer) and `transient` (a tip change
+the tip recovers from: a jump that relaxes over some lines); only `wide_more` draws any of them, all but speckle and
+transient.
 
 Two more spec types act on the (noisy, clean) pair rather than adding noise: `attenuate` scales the noise
 drawn so far (light and near-clean scans), `renormalize` maps noisy and clean together to [0, 1] between the
@@ -176,6 +178,24 @@ def creep(image, seed, offset=(0.05, 0.5), lines=(1.0, 40.0), outliers=(0, 2), o
     out_shift = tf.where(tf.range(n_max) < n_out, out_sign * _draw_many(outlier_offset, s_out, n_max), 0.0)
     shift = shift + tf.pad(out_shift, [[0, tf.maximum(h - n_max, 0)]])[:h]
     shift = tf.where(tf.random.stateless_uniform([], s_end) < 0.5, shift, tf.reverse(shift, [0]))
+    return image + shift[:, None, None]
+
+
+@register("transient")
+def transient(image, seed, count=(1, 3), offset=(0.05, 0.5), lines=(2.0, 60.0)):
+    """Tip changes the tip recovers from: at `count` random lines the height jumps by `offset` (random sign) and
+    relaxes back over `lines` lines (exp) in the scan direction (down or up, at random); bright or dark bands
+    with a sharp edge and a smooth tail, a tip change of `tip_change` that does not last."""
+    s_n, s_row, s_off, s_sign, s_lines, s_dir = _seeds(seed, 6)
+    h = tf.shape(image)[0]
+    n_max = int(_high(count))
+    first = tf.floor(tf.random.stateless_uniform([n_max], s_row) * tf.cast(h, tf.float32))
+    sign = tf.where(tf.random.stateless_uniform([n_max], s_sign) < 0.5, -1.0, 1.0)
+    amp = tf.where(tf.range(n_max) < _draw(count, s_n, tf.int32), sign * _draw_many(offset, s_off, n_max), 0.0)
+    since = tf.cast(tf.range(h), tf.float32)[:, None] - first[None, :]
+    decay = tf.exp(-tf.maximum(since, 0.0) / _draw_many(lines, s_lines, n_max)[None, :])
+    shift = tf.reduce_sum(tf.where(since >= 0, amp * decay, 0.0), axis=1)
+    shift = tf.where(tf.random.stateless_uniform([], s_dir) < 0.5, shift, tf.reverse(shift, [0]))
     return image + shift[:, None, None]
 
 

@@ -134,6 +134,31 @@ def test_creep_shifts_the_first_lines_and_decays():
     assert starts == {"top", "bottom"}  # up and down scans
 
 
+def test_transient_jumps_at_a_line_and_relaxes_in_the_scan_direction():
+    directions = set()
+    for i in range(8):
+        shift = noise.transient(tf.zeros([128, 32, 1]), tf.constant([i, 6]), count=1, offset=(0.2, 0.4),
+                                lines=10.0).numpy()[..., 0]
+        assert np.abs(shift - shift[:, :1]).max() < 1e-7  # one level per line
+        rows = shift[:, 0]
+        jump = int(np.argmax(np.abs(np.diff(rows))))
+        down = abs(rows[jump + 1]) > abs(rows[jump])
+        directions.add("down" if down else "up")
+        before, levels = (rows[:jump + 1], rows[jump + 1:]) if down else (rows[jump + 1:], rows[:jump + 1][::-1])
+        assert np.all(before == 0) and 0.2 - 1e-6 <= abs(levels[0]) <= 0.4
+        after = levels[:30] / levels[0]
+        np.testing.assert_allclose(after, np.exp(-np.arange(after.size) / 10.0), rtol=1e-4)
+    assert directions == {"down", "up"}
+
+
+def test_transient_count_sets_the_number_of_jumps():
+    rows = noise.transient(tf.zeros([256, 8, 1]), tf.constant([1, 1]), count=3, offset=0.5,
+                           lines=2.0).numpy()[:, 0, 0]
+    jumps = np.abs(np.diff(rows)) > 0.3
+    assert 1 <= jumps.sum() <= 3  # three jumps, unless two fall on one line
+    assert np.all(noise.transient(tf.zeros([64, 8, 1]), tf.constant([1, 1]), count=0).numpy() == 0)
+
+
 def test_periodic_noise_is_a_peak_in_the_spectrum():
     out = noise.periodic(_img(64, 64), tf.constant([4, 4]), amplitude=0.05, cycles=8.0, harmonic=0.0).numpy()[..., 0]
     spectrum = np.abs(np.fft.rfft(out - out.mean(), axis=1)).mean(axis=0)
@@ -165,7 +190,7 @@ def test_flicker_is_1_over_f_along_the_fast_axis():
     assert 6 < power[3:6].mean() / power[60:69].mean() < 40
 
 
-@pytest.mark.parametrize("name", ["stripes", "line_offsets", "scars", "tip_change", "creep", "periodic", "flicker", "gaussian",
+@pytest.mark.parametrize("name", ["stripes", "line_offsets", "scars", "tip_change", "transient", "creep", "periodic", "flicker", "gaussian",
                                   "salt_pepper", "gaussian_blur", "shot", "speckle", "pink"])
 def test_each_noise_is_deterministic_under_its_seed(name):
     fn = getattr(noise, name)
@@ -208,7 +233,7 @@ def test_quantize_leaves_2_to_the_bits_levels():
 
 def test_maed_preset_is_exactly_its_three_noises():
     assert [s["type"] for s in noise.resolve("maed")] == ["line_offsets", "gaussian", "periodic"]
-    test_only = {"shot", "speckle", "pink", "quantize"}  # bench/other_noise.py: noise no model trained on
+    test_only = {"shot", "speckle", "pink", "quantize", "transient"}  # bench/other_noise.py's noise
     assert set(s["type"] for s in noise.resolve("wide_norm")) == set(noise.names()) - test_only
     assert set(s["type"] for s in noise.resolve("stm")) == (set(noise.names()) - test_only
                                                             - {"creep", "attenuate", "renormalize"})
@@ -217,7 +242,7 @@ def test_maed_preset_is_exactly_its_three_noises():
 def test_wide_more_adds_every_noise_but_speckle_before_the_pair_ops_and_draws_each_now_and_then():
     wide, more = noise.resolve("wide"), noise.resolve("wide_more")
     assert more[:len(wide)] == wide and more[-2:] == noise.resolve("wide_norm")[-2:]
-    assert set(s["type"] for s in more) == set(noise.names()) - {"speckle"}
+    assert set(s["type"] for s in more) == set(noise.names()) - {"speckle", "transient"}
     assert all(0 < s["p"] <= 0.1 for s in more[len(wide):-2])
     image = tf.fill([64, 64, 1], 0.5)
     changed = [not np.allclose(*noise.apply_pair(image, tf.constant([i, 9]), more[len(wide):-2])) for i in range(40)]
