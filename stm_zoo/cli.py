@@ -106,7 +106,17 @@ def denoise(
         fail("no readable scans found")
     if output.exists() and not output.is_dir():
         fail(f"{output}: is a file, not a folder (--output takes a folder)")
-    created = [p for p in (output, *output.parents) if not p.exists()]  # removed again if the model fails
+    if not output.exists() and output.suffix.lower() in known:
+        fail(f"{output}: --output takes a folder, not a file name (choose the format with --format)")
+    created = [p for p in (output, *output.parents) if not p.exists()]  # removed again if nothing is written
+
+    def remove_created():
+        for folder in created:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+
     try:
         output.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -114,11 +124,7 @@ def denoise(
     try:
         net = models.load(model)
     except (ValueError, OSError) as e:
-        for folder in created:
-            try:
-                folder.rmdir()
-            except OSError:
-                break
+        remove_created()
         fail(str(e).splitlines()[0])
     for path, why in skipped:
         typer.secho(f"skipped: {path}: {why}", err=True, fg=typer.colors.YELLOW)
@@ -148,6 +154,8 @@ def denoise(
                 message = str(e).splitlines()[0] if str(e) else type(e).__name__
                 message = message if message.startswith(str(path)) else f"{path}: {message}"
                 typer.secho(f"\nfailed: {message}", err=True, fg=typer.colors.RED)
+    if len(failed) == len(jobs):
+        remove_created()
     typer.echo(f"{len(jobs) - len(failed)} denoised, {len(skipped)} skipped, {len(failed)} failed → {output}")
     if failed or skipped:
         raise typer.Exit(1)

@@ -147,12 +147,25 @@ def test_denoise_errors_are_one_line_and_come_before_the_model_loads(tmp_path, c
     _one_line_error(_run(*denoise, tmp_path / "o", "--overlap", 200), "overlap must be in [0, 128), got 200")
     _one_line_error(_run(*denoise, tmp_path / "o", "--format", "jpg"), "cannot write 'jpg'")
     _one_line_error(_run(*denoise, scan), f"{scan}: is a file, not a folder")
+    _one_line_error(_run(*denoise, tmp_path / "clean.tif"), "clean.tif: --output takes a folder, not a file name")
+    assert not (tmp_path / "clean.tif").exists()
     (tmp_path / "plain").write_text("a file")
     _one_line_error(_run(*denoise, tmp_path / "plain" / "sub"), f"{tmp_path / 'plain' / 'sub'}: cannot create")
     _one_line_error(_run(*denoise, tmp_path / "o"), f"{corrupt}: not a valid .keras model")
     assert not (tmp_path / "o").exists()  # a run that never started leaves no empty folder behind
     _one_line_error(_run("denoise", scan, "--model", "swinir", "--output", tmp_path / "o"),
                     "no published weights", "stm-zoo fit recipes/swinir.py")
+
+
+def test_a_run_where_every_scan_fails_leaves_no_folder_behind(tmp_path, identity):
+    (tmp_path / "cut.sxm").write_bytes(b"NANONIS_VERSION\n2\n:SCANIT_TYPE:\n")
+    result = _run("denoise", tmp_path / "cut.sxm", "--model", identity, "--output", tmp_path / "out" / "clean")
+    assert result.exit_code == 1 and "failed: " in result.output and "0 denoised" in result.output
+    assert not (tmp_path / "out").exists()
+    np.save(tmp_path / "good.npy", _image())
+    result = _run("denoise", tmp_path / "cut.sxm", tmp_path / "good.npy", "--model", identity, "--output",
+                  tmp_path / "out")
+    assert result.exit_code == 1 and (tmp_path / "out" / "good.npy").exists()  # written results stay
 
 
 def test_a_missing_writer_is_reported_before_the_model_loads(tmp_path, corrupt, monkeypatch):
