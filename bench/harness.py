@@ -23,8 +23,9 @@ def published_linespec_kwargs() -> dict:
 
 def published_linespec_params() -> int:
     """The published LineSpec's parameter count, from the weights manifest."""
-    manifest = json.loads((Path(__file__).resolve().parents[1] / "weights" / "manifest.json").read_text())
-    return next(m["params"] for m in manifest["models"] if m["name"] == "linespec")
+    from stm_zoo import weights  # no Keras import: safe in the PyTorch worker
+
+    return weights.entry("linespec")["params"]
 
 
 def timed(fn, n: int) -> dict:
