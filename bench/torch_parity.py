@@ -44,7 +44,8 @@ def main():
         config = model.get_layer("dejitter").get_config()
         stage |= {"dejitter": config["sigma"], "line_jumps": config.get("jump", 0.0)}
     stage["periodic_plus_smooth"] = model.get_layer("lattice").get_config().get("periodic_plus_smooth", False)
-    stage["noise_level"] = "noise_level" in names
+    stage["noise_level"] = "noise_level" in names and "e0_c1_level" in names
+    stage["spectral_blend"] = "spectral_blend" in names
     net = load_keras_weights(LineSpec(line_steps=steps, **stage), model).eval()
     assert sum(p.numel() for p in net.parameters()) == sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     probes = keras.Model(model.input, [model.get_layer("line_corrected").output, model.get_layer("lattice").output,

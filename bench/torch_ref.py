@@ -125,6 +125,44 @@ class SpectralGate(nn.Module):
         return torch.fft.ifft2(torch.complex(real * gain, imag * gain)).real
 
 
+class SpectralBlend(nn.Module):
+    """`linespec.SpectralBlend` on (B, 1, H, W): the denoised image's FFT moved towards the reference's by a
+    per-frequency gain, an MLP (hidden, sigmoid) of the reference's log-amplitude prominence (circular box means,
+    global mean), log |Y| / |X|, |X| and |X − Y| over the noise level, |ky|, |kx| and the noise level (B, 1, 1, 1)."""
+
+    def __init__(self, windows=(5, 17), hidden: int = 16):
+        super().__init__()
+        self.windows = tuple(windows)
+        self.w1 = nn.Parameter(nn.init.xavier_uniform_(torch.empty(len(self.windows) + 7, hidden)))
+        self.b1 = nn.Parameter(torch.zeros(hidden))
+        self.w2 = nn.Parameter(torch.zeros(hidden, 1))
+        self.b2 = nn.Parameter(torch.full((1,), -0.4))
+
+    def forward(self, reference, denoised, level):
+        h, w = reference.shape[2], reference.shape[3]
+        mean = denoised.mean(dim=(2, 3), keepdim=True)
+        x, y = torch.fft.fft2(reference - mean), torch.fft.fft2(denoised - mean)
+        scale = float(h * w) ** 0.5
+        x_log = 0.5 * torch.log(x.real ** 2 + x.imag ** 2 + 1e-8 * scale * scale) - np.log(scale)
+        y_log = 0.5 * torch.log(y.real ** 2 + y.imag ** 2 + 1e-8 * scale * scale) - np.log(scale)
+        features = [x_log - _circular_box_mean(x_log, k) for k in self.windows]
+        features.append(x_log - x_log.mean(dim=(2, 3), keepdim=True))
+        features.append(torch.clamp(y_log - x_log, -5.0, 2.0))
+        noise_log = level + float(np.log(0.02))
+        d = x - y
+        change_log = 0.5 * torch.log(d.real ** 2 + d.imag ** 2 + 1e-8 * scale * scale) - np.log(scale)
+        features.append(torch.clamp(x_log - noise_log, -5.0, 10.0))
+        features.append(torch.clamp(change_log - noise_log, -5.0, 10.0))
+        fy = _frequency_index(h, reference.device) / h * 2.0
+        fx = _frequency_index(w, reference.device) / w * 2.0
+        features.append(fy[:, None].expand_as(x_log))
+        features.append(fx[None, :].expand_as(x_log))
+        features.append(level.expand_as(x_log))
+        logit = (torch.relu(torch.stack(features, dim=-1) @ self.w1 + self.b1) @ self.w2 + self.b2) * 10.0
+        gain = torch.sigmoid(logit)[..., 0] * (_frequency_index(w, reference.device) > 1.5)  # 10: _BLEND_LOGIT_SCALE
+        return torch.fft.ifft2(y + gain * (x - y)).real + mean
+
+
 def _smooth_spectrum(image):
     """`linespec._smooth_spectrum`: the FFT of Moisan's smooth component of (B, 1, H, W) images."""
     h, w = image.shape[2], image.shape[3]
@@ -298,7 +336,7 @@ class LineSpec(nn.Module):
     def __init__(self, filters: int = 24, row_features: int = 16, line_steps: bool = False, dejitter: float = 0.0,
                  line_jumps: float = 0.0, lattice_restore: float = 0.0, min_kept: float = 0.6,
                  lattice_partners: bool = False, damp_invented: bool = False, periodic_plus_smooth: bool = False,
-                 noise_level: bool = False):
+                 noise_level: bool = False, spectral_blend: bool = False):
         super().__init__()
         f, r = filters, row_features
         self.line_steps = line_steps
@@ -332,6 +370,7 @@ class LineSpec(nn.Module):
                                           if noise_level else {})
         for conv in self.level_biases.values():
             nn.init.zeros_(conv.weight)
+        self.blend = SpectralBlend() if spectral_blend else None
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
 
     def conv(self, name, x, relu=True, level=None):
@@ -369,7 +408,7 @@ class LineSpec(nn.Module):
         (top, bottom), (left, right) = _split_pad(h, 4), _split_pad(w, 4)
         if top or bottom or left or right:
             x = nn.functional.pad(x, (left, right, top, bottom), mode="reflect")
-        level = noise_level(noisy) if self.level_biases else None
+        level = noise_level(noisy) if self.level_biases or self.blend is not None else None
         e0 = c("e0_c2", c("e0_c1", x, level=level))
         e1 = c("e1_c2", c("e1_c1", c("e1_down", e0)))
         e2 = c("e2_c2", c("e2_c1", c("e2_down", e1), level=level))
@@ -379,6 +418,8 @@ class LineSpec(nn.Module):
         d0 = c("d0_c2", c("d0_c1", d0), level=level)
         correction = c("correction", d0, relu=False)[:, :, top:top + h, left:left + w]
         denoised = corrected + correction
+        if self.blend is not None:
+            denoised = self.blend(corrected, denoised, level)
         if self.lattice_restore:
             denoised = lattice_restore(noisy, denoised, self.lattice_restore, self.min_kept, self.lattice_partners,
                                        self.damp_invented)
@@ -400,6 +441,9 @@ def load_keras_weights(module: LineSpec, keras_model) -> LineSpec:
         gate = keras_model.get_layer("lattice")
         for attr in ("w1", "b1", "w2", "b2"):
             getattr(module.lattice, attr).copy_(torch.from_numpy(np.asarray(getattr(gate, attr).numpy())))
+            if module.blend is not None:
+                blend = keras_model.get_layer("spectral_blend")
+                getattr(module.blend, attr).copy_(torch.from_numpy(np.asarray(getattr(blend, attr).numpy())))
     return module
 
 

@@ -9,7 +9,7 @@ import stm_zoo.models as zoo
 from stm_zoo import metrics
 from stm_zoo.training import losses
 from stm_zoo.models.linespec import (LatticeRestore, LineJitterFilter, NoiseLevel, RowAttentionPool, RowProfile,
-                                     SpectralGate, SubtractRows, _smooth_spectrum)
+                                     SpectralBlend, SpectralGate, SubtractRows, _smooth_spectrum)
 
 
 def test_row_pool_with_equal_scores_is_the_row_mean():
@@ -308,6 +308,68 @@ def test_a_model_grown_by_the_noise_level_starts_from_the_trained_one_and_loads_
     x = np.random.default_rng(7).random((2, 30, 42, 1)).astype("float32")
     np.testing.assert_allclose(grown.predict(x, verbose=0), old.predict(x, verbose=0), atol=1e-6)
     grown.get_layer("e2_c1_level").set_weights([np.full((1, 1, 1, 16), 0.5, "float32")])
+    grown.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), grown.predict(x, verbose=0), atol=1e-6)
+    assert np.abs(loaded.predict(x, verbose=0) - old.predict(x, verbose=0)).max() > 1e-4
+
+
+def _blend(reference, denoised, w1=None, w2=None, b2=None):
+    blend = SpectralBlend()
+    args = [a.astype("float32")[None, :, :, None] for a in (reference, denoised, np.zeros_like(reference))]
+    blend.build(None)
+    if w1 is not None:
+        blend.w1.assign(w1)
+    if w2 is not None:
+        blend.w2.assign(w2)
+    if b2 is not None:
+        blend.b2.assign(np.array([b2], "float32"))
+    return np.asarray(blend(args))[0, :, :, 0]
+
+
+def test_spectral_blend_is_the_denoised_image_when_closed_and_the_reference_when_open():
+    rng = np.random.default_rng(8)
+    reference, denoised = rng.random((40, 52)), rng.random((40, 52))
+    np.testing.assert_allclose(_blend(reference, denoised, b2=-40.0), denoised, atol=1e-5)
+    lines = np.zeros(52)
+    lines[[0, 1, -1]] = 1.0  # |kx| <= 1: each line's offset and tilt stay the denoised image's
+
+    def mixed(gain):
+        x, y = np.fft.fft2(reference), np.fft.fft2(denoised)
+        return np.real(np.fft.ifft2(y + gain * (1 - lines)[None, :] * (x - y)))
+
+    np.testing.assert_allclose(_blend(reference, denoised, b2=40.0), mixed(1.0), atol=1e-5)
+    assert np.abs(mixed(1.0) - reference).max() > 0.1
+    starting = _blend(reference, denoised)  # as a grown model starts: G = sigmoid(-4) at every frequency
+    np.testing.assert_allclose(starting, mixed(1 / (1 + np.exp(4.0))), atol=1e-5)
+
+
+def test_spectral_blend_can_give_a_damped_lattice_back_and_leave_the_noise_out():
+    rng = np.random.default_rng(9)
+    yy, xx = np.mgrid[:96, :128]
+    lattice = 0.1 * np.cos(2 * np.pi * xx / 3.0) * np.cos(2 * np.pi * yy / 3.2)
+    noise = 0.05 * rng.standard_normal(lattice.shape)
+    w1 = np.zeros((9, 16), "float32")
+    w1[1, 0] = 1.0  # open where the reference stands above its 17 × 17 background …
+    w1[3, 0] = 1.0  # … and where the network kept less of it
+    w2 = np.zeros((16, 1), "float32")
+    w2[0, 0] = 0.8  # logits are 10 × the last layer's output
+    out = _blend(0.5 + lattice + noise, 0.5 + 0.3 * lattice, w1=w1, w2=w2, b2=-0.8)
+    error = np.sqrt(np.mean((out - 0.5 - lattice) ** 2))
+    assert error < 0.3 * np.sqrt(np.mean((0.7 * lattice) ** 2))  # the lattice is back
+    assert error < 0.25 * 0.05  # and the noise stayed out
+
+
+def test_a_model_grown_by_the_spectral_blend_starts_close_to_the_trained_one_and_loads_safely(tmp_path):
+    old = zoo.build("linespec", filters=4, row_features=4, noise_level=True)
+    old.set_weights([np.random.default_rng(i).normal(0, 0.1, w.shape) for i, w in enumerate(old.get_weights())])
+    grown = zoo.build("linespec", filters=4, row_features=4, noise_level=True, spectral_blend=True)
+    assert zoo.copy_weights(old, grown) == ["spectral_blend"]
+    x = np.random.default_rng(10).random((2, 30, 42, 1)).astype("float32")
+    assert np.abs(grown.predict(x, verbose=0) - old.predict(x, verbose=0)).max() < 0.05
+    grown.get_layer("spectral_blend").b2.assign(np.array([-40.0], "float32"))
+    np.testing.assert_allclose(grown.predict(x, verbose=0), old.predict(x, verbose=0), atol=1e-5)
+    grown.get_layer("spectral_blend").b2.assign(np.array([1.0], "float32"))  # open: G = sigmoid(10)
     grown.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), grown.predict(x, verbose=0), atol=1e-6)

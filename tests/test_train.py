@@ -187,6 +187,31 @@ def test_freeze_batchnorm_trains_convolutions_only(tmp_path):
     assert np.abs(np.asarray(kernel) - first.first[2]).max() > 0
 
 
+def test_train_only_trains_the_named_layers_and_nothing_else(tmp_path):
+    config = training.load_recipe(
+        RECIPE,
+        TINY + ["model='dncnn'", "model_kwargs.depth=3", "epochs=1", "steps_per_epoch=2", "train_only=['noise']",
+                f"out={str(tmp_path / 'run')!r}"],
+    )
+    first = KeepFirstWeights()
+    training.fit(config, callbacks=[first], verbose=0)
+    model = keras.saving.load_model(tmp_path / "run" / "model.keras")
+    assert all(layer.trainable for layer in model.layers)  # the saved model fine-tunes as usual
+    start = iter(first.first)
+    for layer in model.layers:
+        for weight in layer.weights:
+            before, after = next(start), np.asarray(weight)
+            if layer.name == "noise":  # the last convolution
+                assert np.abs(after - before).max() > 0
+            else:
+                np.testing.assert_array_equal(after, before)
+
+
+def test_train_only_names_a_layer_the_model_has():
+    with pytest.raises(training.RecipeError, match="no layer with weights named 'head'"):
+        training.load_recipe(RECIPE, TINY + ["model='dncnn'", "model_kwargs.depth=3", "train_only=['head']"])
+
+
 def test_freeze_batchnorm_reaches_nested_models():
     inner = keras.Sequential([keras.Input((4, 4, 2)), keras.layers.BatchNormalization()])
     inputs = keras.Input((4, 4, 2))

@@ -191,6 +191,73 @@ class SpectralGate(layers.Layer):
                 "periodic_plus_smooth": self.periodic_plus_smooth}
 
 
+@keras.saving.register_keras_serializable(package="stm_zoo")
+class SpectralBlend(layers.Layer):
+    """`SpectralBlend()([reference, denoised, level])`: per frequency, the denoised image's Fourier coefficient Y
+    moved towards the reference's X by a learned gain G ∈ [0, 1]: Y + G · (X − Y). G is a small per-frequency MLP
+    of how far X stands above its local spectral background (two windows) and above the whole spectrum, how much of
+    X the network kept (log |Y| / |X|), X and the change X − Y against the white-noise level σ̂ (`NoiseLevel`'s
+    map, log(σ̂ / 0.02), is a feature too) and the frequency's |ky| and |kx|: where the input is far above its noise
+    and the network changed it by far more than noise, as at an evident lattice the network damped or shifted,
+    the input's coefficient can come back, amplitude and phase. The columns |kx| ≤ 1 (each line's offset and tilt)
+    stay the network's: scans almost free of white noise read a tiny σ̂, and their stripes must not come back.
+    Its last layer starts at zero with G ≈ 0.02 everywhere, and its logit is that layer's output times
+    `_BLEND_LOGIT_SCALE`: Adam moves a weight about one learning rate per step, so the gate can open within one
+    fine-tuning stage. (B, H, W, 1) three times → (B, H, W, 1)."""
+
+    whole_image = True  # denoise in tiles as large as memory allows (stm_zoo.inference.default_tile)
+
+    def __init__(self, windows=(5, 17), hidden: int = 16, **kwargs):
+        super().__init__(**kwargs)
+        self.windows = tuple(int(w) for w in windows)
+        self.hidden = int(hidden)
+
+    def build(self, input_shape):
+        n_features = len(self.windows) + 7
+        self.w1 = self.add_weight(shape=(n_features, self.hidden), initializer="glorot_uniform", name="w1")
+        self.b1 = self.add_weight(shape=(self.hidden,), initializer="zeros", name="b1")
+        self.w2 = self.add_weight(shape=(self.hidden, 1), initializer="zeros", name="w2")
+        self.b2 = self.add_weight(shape=(1,), initializer=keras.initializers.Constant(-0.4), name="b2")
+
+    def call(self, inputs):
+        reference, denoised, level = (_fold(a) for a in inputs)
+        h, w = ops.shape(reference)[2], ops.shape(reference)[3]
+        mean = ops.mean(denoised, axis=(2, 3), keepdims=True)
+        x_real, x_imag = ops.fft2((reference - mean, ops.zeros_like(reference)))
+        y_real, y_imag = ops.fft2((denoised - mean, ops.zeros_like(denoised)))
+        scale = ops.sqrt(ops.cast(h * w, "float32"))
+        x_log = 0.5 * ops.log(x_real * x_real + x_imag * x_imag + 1e-8 * scale * scale) - ops.log(scale)
+        y_log = 0.5 * ops.log(y_real * y_real + y_imag * y_imag + 1e-8 * scale * scale) - ops.log(scale)
+        features = [x_log - _circular_box_mean(x_log, k) for k in self.windows]
+        features.append(x_log - ops.mean(x_log, axis=(2, 3), keepdims=True))
+        features.append(ops.clip(y_log - x_log, -5.0, 2.0))
+        level = ops.mean(level, axis=(2, 3), keepdims=True)  # log(σ̂ / 0.02)
+        noise_log = level + float(np.log(_NOISE_REFERENCE))  # white noise of σ̂ has x_log ≈ log σ̂
+        d_real, d_imag = x_real - y_real, x_imag - y_imag
+        change_log = 0.5 * ops.log(d_real * d_real + d_imag * d_imag + 1e-8 * scale * scale) - ops.log(scale)
+        features.append(ops.clip(x_log - noise_log, -5.0, 10.0))  # the input's SNR at this frequency
+        features.append(ops.clip(change_log - noise_log, -5.0, 10.0))  # the network's change, in noise units
+        fy = _frequency_index(h) / ops.cast(h, "float32") * 2.0  # 1 at the Nyquist edge
+        fx = _frequency_index(w) / ops.cast(w, "float32") * 2.0
+        features.append(ops.broadcast_to(fy[None, None, :, None], ops.shape(x_log)))
+        features.append(ops.broadcast_to(fx[None, None, None, :], ops.shape(x_log)))
+        features.append(ops.broadcast_to(level, ops.shape(x_log)))
+        f = ops.stack(features, axis=-1)  # (B, 1, H, W, F)
+        logit = (ops.matmul(ops.relu(ops.matmul(f, self.w1) + self.b1), self.w2) + self.b2) * _BLEND_LOGIT_SCALE
+        gain = ops.sigmoid(logit)[..., 0] * ops.cast(_frequency_index(w) > 1.5, "float32")  # not the lines' offsets
+        blended, _ = ops.ifft2((y_real + gain * (x_real - y_real), y_imag + gain * (x_imag - y_imag)))
+        return ops.cast(ops.transpose(blended + mean, (0, 2, 3, 1)), inputs[1].dtype)
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[1]
+
+    def get_config(self):
+        return {**super().get_config(), "windows": list(self.windows), "hidden": self.hidden}
+
+
+_BLEND_LOGIT_SCALE = 10.0
+
+
 def _smooth_spectrum(image):
     """(real, imag) FFT of the smooth component of (B, 1, H, W) images (L. Moisan, "Periodic plus smooth image
     decomposition", 2011): the solution of Δs = the jumps across the image's wrap-around borders, mean zero;
@@ -478,13 +545,15 @@ def _line_steps(noisy, features: int, name: str):
 def linespec(filters: int = 24, row_features: int = 16, row_branch: bool = True, spectral_branch: bool = True,
              line_steps: bool = False, dejitter: float = 0.0, line_jumps: float = 0.0, lattice_restore: float = 0.0,
              min_kept: float = 0.6, lattice_partners: bool = False, damp_invented: bool = False,
-             periodic_plus_smooth: bool = False, noise_level: bool = False, input_shape=(None, None, 1)) -> keras.Model:
+             periodic_plus_smooth: bool = False, noise_level: bool = False, spectral_blend: bool = False,
+             input_shape=(None, None, 1)) -> keras.Model:
     """`row_branch` / `spectral_branch` = False drop a branch, `line_steps=True` adds one (the ablations of
     issue 17); `lattice_restore` > 1 ends the model with a `LatticeRestore` of that peak threshold (`min_kept`,
     `lattice_partners`, `damp_invented` its rules), `dejitter` > 0 with a `LineJitterFilter` of that σ (lines) and
     jump threshold `line_jumps`; `periodic_plus_smooth` makes the spectral branch filter the image's periodic
     component; `noise_level` gives three U-Net convolutions a per-channel bias from the scan's noise level
-    (`NoiseLevel`, through 1×1 convolutions that start at zero)."""
+    (`NoiseLevel`, through 1×1 convolutions that start at zero); `spectral_blend` moves the U-Net's result towards
+    the line-corrected input per frequency (`SpectralBlend`, starting almost off)."""
     noisy = keras.Input(shape=input_shape, name="noisy")
     corrected = noisy
     if row_branch:
@@ -498,8 +567,9 @@ def linespec(filters: int = 24, row_features: int = 16, row_branch: bool = True,
     x = layers.Concatenate(name="unet_in")(inputs)
     x = PadToMultiple(4, name="pad")(x)
     level, level_low = None, None
+    level_map = NoiseLevel(name="noise_level")(noisy) if noise_level or spectral_blend else None
     if noise_level:
-        level = PadToMultiple(4, name="level_pad")(NoiseLevel(name="noise_level")(noisy))
+        level = PadToMultiple(4, name="level_pad")(level_map)
         level_low = layers.AveragePooling2D(4, name="level_pool")(level)
     e0 = _conv(_conv_biased(x, filters, "e0_c1", level), filters, "e0_c2")
     e1 = _conv(e0, 2 * filters, "e1_down", strides=2)
@@ -515,6 +585,8 @@ def linespec(filters: int = 24, row_features: int = 16, row_branch: bool = True,
     correction = layers.Conv2D(1, 3, padding="same", kernel_initializer="zeros", name="correction")(d0)
     correction = CropToMatch(4, name="crop")([correction, noisy])
     denoised = layers.Add(name="residual")([corrected, correction])
+    if spectral_blend:
+        denoised = SpectralBlend(name="spectral_blend")([corrected, denoised, level_map])
     if lattice_restore:
         restore = LatticeRestore(lattice_restore, min_kept, lattice_partners, damp_invented, name="lattice_restore")
         denoised = restore([noisy, denoised])

@@ -56,12 +56,15 @@ def freeze_batchnorm(model: keras.Model) -> int:
 
 def prepare_model(config: dict) -> keras.Model:
     """The graph to train (call inside `devices.scope(config)`): the recipe's model as `devices.training_model`
-    (the same weights), started from `init_from`'s weights, BatchNormalization frozen with `freeze_batchnorm`."""
+    (the same weights), started from `init_from`'s weights, only the `train_only` layers trainable when it names
+    any, BatchNormalization frozen with `freeze_batchnorm`."""
     model = models.build(config["model"], **config["model_kwargs"])
     if config["init_from"]:
         new = models.copy_weights(models.load(config["init_from"]), model)
         if new:
             print(f"init_from {config['init_from']}: new layers keep their initialization: {', '.join(new)}")
+    for layer in model.layers if config["train_only"] else ():
+        layer.trainable = layer.name in config["train_only"]
     model = devices.training_model(model, config)
     if config["freeze_batchnorm"]:
         freeze_batchnorm(model)

@@ -42,10 +42,11 @@ DEFAULTS: dict = {
     "blindspot": dict(BLINDSPOT),  # the selfsup trainer's masks
     "init_from": "",  # a .keras path or pretrained zoo name whose weights start the run (fine-tuning)
     "freeze_batchnorm": False,  # fine-tuning: BatchNormalization layers keep their statistics (core.freeze_batchnorm)
+    "train_only": [],  # fine-tuning: names of the only layers that train (e.g. a new head); empty: all
 }
 
 # Fields whose value may be of another type than the default's.
-_ALSO_ALLOWED = {"noise": (str, list, tuple), "learning_rate": (int, float)}
+_ALSO_ALLOWED = {"noise": (str, list, tuple), "learning_rate": (int, float), "train_only": (list, tuple)}
 _DICT_FIELDS = ("model_kwargs", "augment", "blindspot", "simulate")
 
 
@@ -125,6 +126,14 @@ def validate(config: dict) -> dict:
             pipeline.check_simulate(full["simulate"], full["data"])
     except ValueError as e:
         raise RecipeError(str(e)) from None
+    if full["train_only"]:
+        full["train_only"] = list(full["train_only"])
+        with_weights = [layer.name for layer in models.build(full["model"], **full["model_kwargs"]).layers
+                        if layer.weights]
+        missing = [name for name in full["train_only"] if name not in with_weights]
+        if missing:
+            raise RecipeError(f"train_only: {full['model']!r} has no layer with weights named {missing[0]!r}; "
+                              f"its layers with weights: {', '.join(with_weights)}")
     for key in ("patch_size", "batch_size", "epochs", "steps_per_epoch", "validation_steps"):
         if full[key] < 1:
             raise RecipeError(f"recipe key {key!r} must be ≥ 1, got {full[key]}")
