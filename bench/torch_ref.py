@@ -159,7 +159,7 @@ class SpectralBlend(nn.Module):
         features.append(fx[None, :].expand_as(x_log))
         features.append(level.expand_as(x_log))
         logit = (torch.relu(torch.stack(features, dim=-1) @ self.w1 + self.b1) @ self.w2 + self.b2) * 10.0
-        gain = torch.sigmoid(logit)[..., 0] * (_frequency_index(w, reference.device) > 1.5)  # 10: _BLEND_LOGIT_SCALE
+        gain = torch.sigmoid(logit)[..., 0] * (_frequency_index(w, reference.device) > 4.5)  # _BLEND_LOGIT_SCALE, _BLEND_LINE_KX
         return torch.fft.ifft2(y + gain * (x - y)).real + mean
 
 

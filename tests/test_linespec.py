@@ -9,7 +9,7 @@ import stm_zoo.models as zoo
 from stm_zoo import metrics
 from stm_zoo.training import losses
 from stm_zoo.models.linespec import (LatticeRestore, LineJitterFilter, NoiseLevel, RowAttentionPool, RowProfile,
-                                     SpectralBlend, SpectralGate, SubtractRows, _smooth_spectrum)
+                                     SpectralBlend, SpectralGate, SubtractRows, _BLEND_LINE_KX, _smooth_spectrum)
 
 
 def test_row_pool_with_equal_scores_is_the_row_mean():
@@ -331,8 +331,9 @@ def test_spectral_blend_is_the_denoised_image_when_closed_and_the_reference_when
     rng = np.random.default_rng(8)
     reference, denoised = rng.random((40, 52)), rng.random((40, 52))
     np.testing.assert_allclose(_blend(reference, denoised, b2=-40.0), denoised, atol=1e-5)
-    lines = np.zeros(52)
-    lines[[0, 1, -1]] = 1.0  # |kx| <= 1: each line's offset and tilt stay the denoised image's
+    kx = np.abs(np.fft.fftfreq(52) * 52)
+    lines = (kx < _BLEND_LINE_KX).astype(float)  # each line's offset, tilt and slow streaks stay the denoised image's
+    assert lines.sum() == 9
 
     def mixed(gain):
         x, y = np.fft.fft2(reference), np.fft.fft2(denoised)

@@ -16,7 +16,10 @@ offset, and the periodic lattice that spans the scan. LineSpec adds one branch f
 3. **U-Net** (three levels, 24-48-96 channels, no normalization) on [line-corrected input, periodic part,
    raw input]; its last convolution starts at zero, so training starts from the line-corrected input.
    Output = line-corrected input + U-Net correction, clipped to [0, 1]. With `noise_level`, three of its
-   convolutions get a per-channel bias from the whole scan's white-noise level (`NoiseLevel`).
+   convolutions get a per-channel bias from the whole scan's white-noise level (`NoiseLevel`). With
+   `spectral_blend`, a learned per-frequency gain then moves the result towards the line-corrected input where the
+   input stands far above its noise and the network changed it by far more (`SpectralBlend`: a 3 px lattice the
+   U-Net damped or shifted in an almost clean scan).
 4. **Output stage** (`lattice_restore`, `dejitter`; no weights, so it can end any trained LineSpec):
    `LatticeRestore` gives a lattice peak of the input that the network kept but damped (to ≥ `min_kept` of it)
    back its Wiener-estimated amplitude, and `LineJitterFilter` removes the line-to-line jitter the row branch
@@ -244,7 +247,7 @@ class SpectralBlend(layers.Layer):
         features.append(ops.broadcast_to(level, ops.shape(x_log)))
         f = ops.stack(features, axis=-1)  # (B, 1, H, W, F)
         logit = (ops.matmul(ops.relu(ops.matmul(f, self.w1) + self.b1), self.w2) + self.b2) * _BLEND_LOGIT_SCALE
-        gain = ops.sigmoid(logit)[..., 0] * ops.cast(_frequency_index(w) > 1.5, "float32")  # not the lines' offsets
+        gain = ops.sigmoid(logit)[..., 0] * ops.cast(_frequency_index(w) > _BLEND_LINE_KX, "float32")
         blended, _ = ops.ifft2((y_real + gain * (x_real - y_real), y_imag + gain * (x_imag - y_imag)))
         return ops.cast(ops.transpose(blended + mean, (0, 2, 3, 1)), inputs[1].dtype)
 
@@ -256,6 +259,7 @@ class SpectralBlend(layers.Layer):
 
 
 _BLEND_LOGIT_SCALE = 10.0
+_BLEND_LINE_KX = 4.5  # the columns |kx| <= 4 (each line's offset, tilt and slow streaks) stay the network's
 
 
 def _smooth_spectrum(image):
