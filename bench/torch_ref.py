@@ -133,7 +133,7 @@ class SpectralBlend(nn.Module):
     def __init__(self, windows=(5, 17), hidden: int = 16):
         super().__init__()
         self.windows = tuple(windows)
-        self.w1 = nn.Parameter(nn.init.xavier_uniform_(torch.empty(len(self.windows) + 7, hidden)))
+        self.w1 = nn.Parameter(nn.init.xavier_uniform_(torch.empty(len(self.windows) + 8, hidden)))
         self.b1 = nn.Parameter(torch.zeros(hidden))
         self.w2 = nn.Parameter(torch.zeros(hidden, 1))
         self.b2 = nn.Parameter(torch.full((1,), -0.4))
@@ -158,6 +158,10 @@ class SpectralBlend(nn.Module):
         features.append(fy[:, None].expand_as(x_log))
         features.append(fx[None, :].expand_as(x_log))
         features.append(level.expand_as(x_log))
+        window = _hann(h, reference.device)[:, None] * _hann(w, reference.device)[None, :]
+        peak_log, background, maxima = _peak_candidates(_windowed_spectrum(reference - mean, window))
+        peaks = maxima & (peak_log - background >= float(np.log(10.0)))  # linespec._BLEND_PEAK_SNR
+        features.append(_near(_partnered(peaks, peak_log - background) > 0.5).float())
         logit = (torch.relu(torch.stack(features, dim=-1) @ self.w1 + self.b1) @ self.w2 + self.b2) * 10.0
         gain = torch.sigmoid(logit)[..., 0] * (_frequency_index(w, reference.device) > 4.5)  # _BLEND_LOGIT_SCALE, _BLEND_LINE_KX
         return torch.fft.ifft2(y + gain * (x - y)).real + mean

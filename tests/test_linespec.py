@@ -350,7 +350,7 @@ def test_spectral_blend_can_give_a_damped_lattice_back_and_leave_the_noise_out()
     yy, xx = np.mgrid[:96, :128]
     lattice = 0.1 * np.cos(2 * np.pi * xx / 3.0) * np.cos(2 * np.pi * yy / 3.2)
     noise = 0.05 * rng.standard_normal(lattice.shape)
-    w1 = np.zeros((9, 16), "float32")
+    w1 = np.zeros((10, 16), "float32")
     w1[1, 0] = 1.0  # open where the reference stands above its 17 × 17 background …
     w1[3, 0] = 1.0  # … and where the network kept less of it
     w2 = np.zeros((16, 1), "float32")

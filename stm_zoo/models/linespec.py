@@ -200,7 +200,8 @@ class SpectralBlend(layers.Layer):
     moved towards the reference's X by a learned gain G ∈ [0, 1]: Y + G · (X − Y). G is a small per-frequency MLP
     of how far X stands above its local spectral background (two windows) and above the whole spectrum, how much of
     X the network kept (log |Y| / |X|), X and the change X − Y against the white-noise level σ̂ (`NoiseLevel`'s
-    map, log(σ̂ / 0.02), is a feature too) and the frequency's |ky| and |kx|: where the input is far above its noise
+    map, log(σ̂ / 0.02), is a feature too), the frequency's |ky| and |kx| and whether it lies within ±1 bin of a
+    lattice peak of X (`_partnered`, as `LatticeRestore` tells a lattice from pick-up): where the input is far above its noise
     and the network changed it by far more than noise, as at an evident lattice the network damped or shifted,
     the input's coefficient can come back, amplitude and phase. The columns |kx| ≤ 1 (each line's offset and tilt)
     stay the network's: scans almost free of white noise read a tiny σ̂, and their stripes must not come back.
@@ -216,7 +217,7 @@ class SpectralBlend(layers.Layer):
         self.hidden = int(hidden)
 
     def build(self, input_shape):
-        n_features = len(self.windows) + 7
+        n_features = len(self.windows) + 8
         self.w1 = self.add_weight(shape=(n_features, self.hidden), initializer="glorot_uniform", name="w1")
         self.b1 = self.add_weight(shape=(self.hidden,), initializer="zeros", name="b1")
         self.w2 = self.add_weight(shape=(self.hidden, 1), initializer="zeros", name="w2")
@@ -245,6 +246,10 @@ class SpectralBlend(layers.Layer):
         features.append(ops.broadcast_to(fy[None, None, :, None], ops.shape(x_log)))
         features.append(ops.broadcast_to(fx[None, None, None, :], ops.shape(x_log)))
         features.append(ops.broadcast_to(level, ops.shape(x_log)))
+        window = _hann(h)[:, None] * _hann(w)[None, :]
+        peak_log, background, maxima = _peak_candidates(_windowed_spectrum(reference - mean, window))
+        peaks = maxima & (peak_log - background >= float(np.log(_BLEND_PEAK_SNR)))
+        features.append(ops.cast(_near(_partnered(peaks, peak_log - background) > 0.5), "float32"))
         f = ops.stack(features, axis=-1)  # (B, 1, H, W, F)
         logit = (ops.matmul(ops.relu(ops.matmul(f, self.w1) + self.b1), self.w2) + self.b2) * _BLEND_LOGIT_SCALE
         gain = ops.sigmoid(logit)[..., 0] * ops.cast(_frequency_index(w) > _BLEND_LINE_KX, "float32")
@@ -259,6 +264,7 @@ class SpectralBlend(layers.Layer):
 
 
 _BLEND_LOGIT_SCALE = 10.0
+_BLEND_PEAK_SNR = 10.0  # a peak of the input this far above its background can be part of a lattice
 _BLEND_LINE_KX = 4.5  # the columns |kx| <= 4 (each line's offset, tilt and slow streaks) stay the network's
 
 
