@@ -157,11 +157,7 @@ class SpectralGate(layers.Layer):
         self.periodic_plus_smooth = bool(periodic_plus_smooth)
 
     def build(self, input_shape):
-        n_features = len(self.windows) + 2
-        self.w1 = self.add_weight(shape=(n_features, self.hidden), initializer="glorot_uniform", name="w1")
-        self.b1 = self.add_weight(shape=(self.hidden,), initializer="zeros", name="b1")
-        self.w2 = self.add_weight(shape=(self.hidden, 1), initializer="glorot_uniform", name="w2")
-        self.b2 = self.add_weight(shape=(1,), initializer=keras.initializers.Constant(-2.0), name="b2")
+        _add_gate_weights(self, len(self.windows) + 2, w2="glorot_uniform", b2=-2.0)
 
     def call(self, x):
         x = ops.cast(x, "float32")
@@ -173,7 +169,7 @@ class SpectralGate(layers.Layer):
             smooth_real, smooth_imag = _smooth_spectrum(image)
             real, imag = real - smooth_real, imag - smooth_imag
         scale = ops.sqrt(ops.cast(h * w, "float32"))
-        log_amp = 0.5 * ops.log(real * real + imag * imag + 1e-8 * scale * scale) - ops.log(scale)
+        log_amp = _log_amplitude(real, imag, scale)
         features = [log_amp - _circular_box_mean(log_amp, k) for k in self.windows]
         features.append(log_amp - ops.mean(log_amp, axis=(2, 3), keepdims=True))
         fy = ops.cast(ops.arange(h), "float32") / ops.cast(h, "float32")
@@ -182,7 +178,7 @@ class SpectralGate(layers.Layer):
         radius = ops.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2) * 2.0  # 1 at the Nyquist edge
         features.append(ops.broadcast_to(radius[None, None], ops.shape(log_amp)))
         f = ops.stack(features, axis=-1)  # (B, 1, H, W, F)
-        gain = ops.sigmoid(ops.matmul(ops.relu(ops.matmul(f, self.w1) + self.b1), self.w2) + self.b2)[..., 0]
+        gain = ops.sigmoid(_gate_logit(self, f))[..., 0]
         periodic, _ = ops.ifft2((real * gain, imag * gain))
         return ops.transpose(periodic, (0, 2, 3, 1))
 
@@ -203,8 +199,8 @@ class SpectralBlend(layers.Layer):
     map, log(σ̂ / 0.02), is a feature too), the frequency's |ky| and |kx| and whether it lies within ±1 bin of a
     lattice peak of X (`_partnered`, as `LatticeRestore` tells a lattice from pick-up): where the input is far above its noise
     and the network changed it by far more than noise, as at an evident lattice the network damped or shifted,
-    the input's coefficient can come back, amplitude and phase. The columns |kx| ≤ 1 (each line's offset and tilt)
-    stay the network's: scans almost free of white noise read a tiny σ̂, and their stripes must not come back.
+    the input's coefficient can come back, amplitude and phase. The columns |kx| ≤ 4 (each line's offset, tilt and
+    slow streaks) stay the network's: scans almost free of white noise read a tiny σ̂, and their stripes must not come back.
     Its last layer starts at zero with G ≈ 0.02 everywhere, and its logit is that layer's output times
     `_BLEND_LOGIT_SCALE`: Adam moves a weight about one learning rate per step, so the gate can open within one
     fine-tuning stage. (B, H, W, 1) three times → (B, H, W, 1)."""
@@ -217,11 +213,7 @@ class SpectralBlend(layers.Layer):
         self.hidden = int(hidden)
 
     def build(self, input_shape):
-        n_features = len(self.windows) + 8
-        self.w1 = self.add_weight(shape=(n_features, self.hidden), initializer="glorot_uniform", name="w1")
-        self.b1 = self.add_weight(shape=(self.hidden,), initializer="zeros", name="b1")
-        self.w2 = self.add_weight(shape=(self.hidden, 1), initializer="zeros", name="w2")
-        self.b2 = self.add_weight(shape=(1,), initializer=keras.initializers.Constant(-0.4), name="b2")
+        _add_gate_weights(self, len(self.windows) + 8, w2="zeros", b2=-0.4)
 
     def call(self, inputs):
         reference, denoised, level = (_fold(a) for a in inputs)
@@ -230,15 +222,13 @@ class SpectralBlend(layers.Layer):
         x_real, x_imag = ops.fft2((reference - mean, ops.zeros_like(reference)))
         y_real, y_imag = ops.fft2((denoised - mean, ops.zeros_like(denoised)))
         scale = ops.sqrt(ops.cast(h * w, "float32"))
-        x_log = 0.5 * ops.log(x_real * x_real + x_imag * x_imag + 1e-8 * scale * scale) - ops.log(scale)
-        y_log = 0.5 * ops.log(y_real * y_real + y_imag * y_imag + 1e-8 * scale * scale) - ops.log(scale)
+        x_log, y_log = _log_amplitude(x_real, x_imag, scale), _log_amplitude(y_real, y_imag, scale)
         features = [x_log - _circular_box_mean(x_log, k) for k in self.windows]
         features.append(x_log - ops.mean(x_log, axis=(2, 3), keepdims=True))
         features.append(ops.clip(y_log - x_log, -5.0, 2.0))
         level = ops.mean(level, axis=(2, 3), keepdims=True)  # log(σ̂ / 0.02)
         noise_log = level + float(np.log(_NOISE_REFERENCE))  # white noise of σ̂ has x_log ≈ log σ̂
-        d_real, d_imag = x_real - y_real, x_imag - y_imag
-        change_log = 0.5 * ops.log(d_real * d_real + d_imag * d_imag + 1e-8 * scale * scale) - ops.log(scale)
+        change_log = _log_amplitude(x_real - y_real, x_imag - y_imag, scale)
         features.append(ops.clip(x_log - noise_log, -5.0, 10.0))  # the input's SNR at this frequency
         features.append(ops.clip(change_log - noise_log, -5.0, 10.0))  # the network's change, in noise units
         fy = _frequency_index(h) / ops.cast(h, "float32") * 2.0  # 1 at the Nyquist edge
@@ -251,8 +241,7 @@ class SpectralBlend(layers.Layer):
         peaks = maxima & (peak_log - background >= float(np.log(_BLEND_PEAK_SNR)))
         features.append(ops.cast(_near(_partnered(peaks, peak_log - background) > 0.5), "float32"))
         f = ops.stack(features, axis=-1)  # (B, 1, H, W, F)
-        logit = (ops.matmul(ops.relu(ops.matmul(f, self.w1) + self.b1), self.w2) + self.b2) * _BLEND_LOGIT_SCALE
-        gain = ops.sigmoid(logit)[..., 0] * ops.cast(_frequency_index(w) > _BLEND_LINE_KX, "float32")
+        gain = ops.sigmoid(_gate_logit(self, f) * _BLEND_LOGIT_SCALE)[..., 0] * ops.cast(_frequency_index(w) > _BLEND_LINE_KX, "float32")
         blended, _ = ops.ifft2((y_real + gain * (x_real - y_real), y_imag + gain * (x_imag - y_imag)))
         return ops.cast(ops.transpose(blended + mean, (0, 2, 3, 1)), inputs[1].dtype)
 
@@ -266,6 +255,24 @@ class SpectralBlend(layers.Layer):
 _BLEND_LOGIT_SCALE = 10.0
 _BLEND_PEAK_SNR = 10.0  # a peak of the input this far above its background can be part of a lattice
 _BLEND_LINE_KX = 4.5  # the columns |kx| <= 4 (each line's offset, tilt and slow streaks) stay the network's
+
+
+def _add_gate_weights(layer, n_features: int, w2: str, b2: float):
+    """The per-frequency MLP of `SpectralGate` and `SpectralBlend`: n_features → layer.hidden (ReLU) → 1."""
+    layer.w1 = layer.add_weight(shape=(n_features, layer.hidden), initializer="glorot_uniform", name="w1")
+    layer.b1 = layer.add_weight(shape=(layer.hidden,), initializer="zeros", name="b1")
+    layer.w2 = layer.add_weight(shape=(layer.hidden, 1), initializer=w2, name="w2")
+    layer.b2 = layer.add_weight(shape=(1,), initializer=keras.initializers.Constant(b2), name="b2")
+
+
+def _gate_logit(layer, features):
+    """The MLP of `_add_gate_weights` on (…, n_features) → (…, 1)."""
+    return ops.matmul(ops.relu(ops.matmul(features, layer.w1) + layer.b1), layer.w2) + layer.b2
+
+
+def _log_amplitude(real, imag, scale):
+    """log(|F| / scale) of an FFT (scale = √(H·W), so white noise of σ sits near log σ), floored at 1e-4."""
+    return 0.5 * ops.log(real * real + imag * imag + 1e-8 * scale * scale) - ops.log(scale)
 
 
 def _smooth_spectrum(image):

@@ -63,8 +63,9 @@ def prepare_model(config: dict) -> keras.Model:
         new = models.copy_weights(models.load(config["init_from"]), model)
         if new:
             print(f"init_from {config['init_from']}: new layers keep their initialization: {', '.join(new)}")
-    for layer in model.layers if config["train_only"] else ():
-        layer.trainable = layer.name in config["train_only"]
+    if config["train_only"]:
+        for layer in model.layers:
+            layer.trainable = layer.name in config["train_only"]
     model = devices.training_model(model, config)
     if config["freeze_batchnorm"]:
         freeze_batchnorm(model)
