@@ -128,7 +128,8 @@ class SpectralGate(nn.Module):
 class SpectralBlend(nn.Module):
     """`linespec.SpectralBlend` on (B, 1, H, W): the denoised image's FFT moved towards the reference's by a
     per-frequency gain, an MLP (hidden, sigmoid) of the reference's log-amplitude prominence (circular box means,
-    global mean), log |Y| / |X|, |X| and |X − Y| over the noise level, |ky|, |kx| and the noise level (B, 1, 1, 1)."""
+    global mean), log |Y| / |X|, |X| and |X − Y| over the noise level, |ky|, |kx| and the noise level (B, 1, 1, 1);
+    closed at |kx| ≤ 8 and around unpartnered peaks, no bin raised above 3× the denoised local background."""
 
     def __init__(self, windows=(5, 17), hidden: int = 16):
         super().__init__()
@@ -160,11 +161,20 @@ class SpectralBlend(nn.Module):
         features.append(level.expand_as(x_log))
         window = _hann(h, reference.device)[:, None] * _hann(w, reference.device)[None, :]
         peak_log, background, maxima = _peak_candidates(_windowed_spectrum(reference - mean, window))
-        peaks = maxima & (peak_log - background >= float(np.log(10.0)))  # linespec._BLEND_PEAK_SNR
-        features.append(_near(_partnered(peaks, peak_log - background) > 0.5).float())
+        peaks = maxima & (peak_log - background >= float(np.log(5.0)))  # linespec._BLEND_PEAK_SNR
+        partnered = _partnered(peaks, peak_log - background) > 0.5
+        features.append(_near(partnered).float())
         logit = (torch.relu(torch.stack(features, dim=-1) @ self.w1 + self.b1) @ self.w2 + self.b2) * 10.0
-        gain = torch.sigmoid(logit)[..., 0] * (_frequency_index(w, reference.device) > 4.5)  # _BLEND_LOGIT_SCALE, _BLEND_LINE_KX
-        return torch.fft.ifft2(y + gain * (x - y)).real + mean
+        isolated = (peaks & ~partnered).float()
+        for _ in range(6):  # linespec._BLEND_ISOLATED_RADIUS
+            isolated = _circular_max3(isolated)
+        allowed = (isolated < 0.5) & (_frequency_index(w, reference.device) > 8.5)  # _BLEND_LINE_KX
+        gain = torch.sigmoid(logit)[..., 0] * allowed  # logit scaled by _BLEND_LOGIT_SCALE
+        blended = y + gain * (x - y)
+        cap_log = torch.maximum(y_log, _circular_box_mean(y_log, 9) + float(np.log(3.0)))  # _BLEND_MAX_RISE
+        b_log = 0.5 * torch.log(blended.real ** 2 + blended.imag ** 2 + 1e-8 * scale * scale) - np.log(scale)
+        excess = torch.where(_near(peaks), torch.zeros_like(b_log), torch.relu(b_log - cap_log))
+        return torch.fft.ifft2(blended * torch.exp(-excess)).real + mean
 
 
 def _smooth_spectrum(image):
@@ -318,7 +328,7 @@ def line_jitter_filter(image, sigma: float, jump: float = 0.0):
     if jump:
         deviation = (steps - torch.quantile(steps, 0.5, dim=2, keepdim=True)).abs()
         spread = 1.4826 * torch.quantile(deviation, 0.5, dim=2, keepdim=True) + 1e-12
-        jumps = torch.where(deviation > jump * spread, steps, jumps)
+        jumps = torch.where(deviation > torch.clamp(jump * spread, min=0.02), steps, jumps)  # linespec._MIN_JUMP
 
     def cumulative(s):
         return torch.cat([torch.zeros_like(s[:, :, :1]), torch.cumsum(s, dim=2)], dim=2)

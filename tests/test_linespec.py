@@ -8,8 +8,9 @@ import scipy.ndimage
 import stm_zoo.models as zoo
 from stm_zoo import metrics
 from stm_zoo.training import losses
-from stm_zoo.models.linespec import (LatticeRestore, LineJitterFilter, NoiseLevel, RowAttentionPool, RowProfile,
-                                     SpectralBlend, SpectralGate, SubtractRows, _BLEND_LINE_KX, _smooth_spectrum)
+from stm_zoo.models.linespec import (_BLEND_LINE_KX, _MIN_JUMP, LatticeRestore, LineJitterFilter, NoiseLevel,
+                                     RowAttentionPool, RowProfile, SpectralBlend, SpectralGate, SubtractRows,
+                                     _smooth_spectrum)
 
 
 def test_row_pool_with_equal_scores_is_the_row_mean():
@@ -76,7 +77,8 @@ def _gate(bias: float) -> SpectralGate:
 def _jitter_reference(image, sigma, jump=0.0):
     steps = np.median(np.diff(image, axis=0), axis=1)
     deviation = np.abs(steps - np.median(steps))
-    jumps = np.where(deviation > jump * (1.4826 * np.median(deviation) + 1e-12), steps, 0.0) if jump else 0 * steps
+    threshold = max(jump * (1.4826 * np.median(deviation) + 1e-12), _MIN_JUMP)
+    jumps = np.where(deviation > threshold, steps, 0.0) if jump else 0 * steps
     offsets, jump_offsets = (np.concatenate([[0.0], np.cumsum(s)]) for s in (steps - jumps, jumps))
     slow = scipy.ndimage.gaussian_filter1d(offsets, sigma, mode="nearest", truncate=4.0)
     correction = jump_offsets + offsets - slow
@@ -102,6 +104,16 @@ def test_line_jitter_filter_removes_a_tip_change_jump_whole_and_keeps_the_level(
     assert abs(out.mean() - image.mean()) < 1e-4
     smoothed_only = np.asarray(LineJitterFilter(3.0)(image))[0, :, :, 0]
     assert np.ptp(np.median(smoothed_only - texture, axis=1)) > 0.1
+
+
+
+def test_line_jitter_filter_keeps_the_small_steps_of_a_quantized_slope():
+    rows, cols = 80, 64
+    staircase = 0.01 * (np.arange(rows)[:, None] // 8)  # a slope digitized in steps of 0.01: the steps' spread is 0
+    image = (staircase + np.zeros((1, cols)))[None, :, :, None].astype("float32")
+    out = np.asarray(LineJitterFilter(3.0, jump=10.0)(image))[0, :, :, 0]
+    assert np.ptp(np.median(out, axis=1)) > 0.08  # the slope stays (each step a "jump" would flatten it)
+    assert np.abs(out - image[0, :, :, 0]).max() < 0.01
 
 
 def test_line_jitter_filter_removes_a_jumped_line_and_keeps_a_slow_drift():
@@ -148,9 +160,9 @@ def test_lattice_restore_leaves_what_the_model_removed_and_pick_up_streaks_alone
     np.testing.assert_allclose(_restore(0.5 + pick_up + noise, 0.5 + 0.7 * pick_up), 0.5 + 0.7 * pick_up, atol=1e-5)
 
 
-def _hexagonal(rows=96, cols=112, period=4.3, amplitude=0.07):
+def _hexagonal(rows=96, cols=112, period=4.3, amplitude=0.07, degrees=10.0):
     yy, xx = np.mgrid[:rows, :cols]
-    angles = np.radians([10, 70, 130])
+    angles = np.radians(degrees + np.array([0.0, 60.0, 120.0]))
     return amplitude * sum(np.cos(2 * np.pi * (np.cos(a) * xx + np.sin(a) * yy) / period) for a in angles)
 
 
@@ -329,26 +341,30 @@ def _blend(reference, denoised, w1=None, w2=None, b2=None):
 
 def test_spectral_blend_is_the_denoised_image_when_closed_and_the_reference_when_open():
     rng = np.random.default_rng(8)
-    reference, denoised = rng.random((40, 52)), rng.random((40, 52))
+
+    def flat_spectrum():  # no peaks, no bin above its neighbours: the blend's rules leave it alone
+        phase = np.angle(np.fft.fft2(rng.random((40, 52))))
+        return 0.5 + 0.2 * np.real(np.fft.ifft2(np.exp(1j * phase)))
+
+    reference, denoised = flat_spectrum(), flat_spectrum()
     np.testing.assert_allclose(_blend(reference, denoised, b2=-40.0), denoised, atol=1e-5)
     kx = np.abs(np.fft.fftfreq(52) * 52)
     lines = (kx < _BLEND_LINE_KX).astype(float)  # each line's offset, tilt and slow streaks stay the denoised image's
-    assert lines.sum() == 9
+    assert lines.sum() == 17
 
     def mixed(gain):
         x, y = np.fft.fft2(reference), np.fft.fft2(denoised)
         return np.real(np.fft.ifft2(y + gain * (1 - lines)[None, :] * (x - y)))
 
     np.testing.assert_allclose(_blend(reference, denoised, b2=40.0), mixed(1.0), atol=1e-5)
-    assert np.abs(mixed(1.0) - reference).max() > 0.1
+    assert np.abs(mixed(1.0) - reference).max() > 0.01
     starting = _blend(reference, denoised)  # as a grown model starts: G = sigmoid(-4) at every frequency
     np.testing.assert_allclose(starting, mixed(1 / (1 + np.exp(4.0))), atol=1e-5)
 
 
 def test_spectral_blend_can_give_a_damped_lattice_back_and_leave_the_noise_out():
     rng = np.random.default_rng(9)
-    yy, xx = np.mgrid[:96, :128]
-    lattice = 0.1 * np.cos(2 * np.pi * xx / 3.0) * np.cos(2 * np.pi * yy / 3.2)
+    lattice = _hexagonal(96, 128, period=3.2, amplitude=0.05, degrees=0.0)
     noise = 0.05 * rng.standard_normal(lattice.shape)
     w1 = np.zeros((10, 16), "float32")
     w1[1, 0] = 1.0  # open where the reference stands above its 17 × 17 background …
@@ -359,6 +375,35 @@ def test_spectral_blend_can_give_a_damped_lattice_back_and_leave_the_noise_out()
     error = np.sqrt(np.mean((out - 0.5 - lattice) ** 2))
     assert error < 0.3 * np.sqrt(np.mean((0.7 * lattice) ** 2))  # the lattice is back
     assert error < 0.25 * 0.05  # and the noise stayed out
+
+
+
+def test_spectral_blend_never_gives_back_a_peak_without_lattice_partners():
+    lattice = _hexagonal(96, 128, period=4.0, amplitude=0.05)
+    pickup = _fringes(96, 128, period=7.3, degrees=30.0)  # one wavevector, between bins
+    noise = 0.01 * np.random.default_rng(3).standard_normal(lattice.shape)
+    open_gate = _blend(0.5 + lattice + pickup + noise, 0.5 + 0.3 * lattice, b2=40.0)
+
+    def amplitude(image, at):
+        return np.abs(np.fft.fft2(image - image.mean()))[at]
+
+    at_pickup, at_lattice = (np.unravel_index(np.argmax(np.abs(np.fft.fft2(a))), a.shape) for a in (pickup, lattice))
+    assert amplitude(open_gate, at_pickup) < 0.1 * amplitude(pickup, at_pickup)  # the pick-up stays out
+    assert amplitude(open_gate, at_lattice) > 0.9 * amplitude(lattice, at_lattice)  # the lattice comes back
+
+
+
+def test_spectral_blend_gives_no_noise_spike_back_as_a_periodicity():
+    rng = np.random.default_rng(4)
+    reference = 0.5 + 0.05 * rng.standard_normal((96, 128))
+    denoised = 0.5 + 0.002 * rng.standard_normal((96, 128))
+    w1 = np.zeros((10, 16), "float32")
+    w1[0, 0] = 1.0  # open where the reference stands above its 5 × 5 background: at its noise spikes
+    w2 = np.zeros((16, 1), "float32")
+    w2[0, 0] = 0.8
+    out = _blend(reference, denoised, w1=w1, w2=w2, b2=-0.8)
+    assert metrics.lattice_fidelity(reference, out).n_invented == 0
+    assert np.std(out - denoised) > 0.001  # the gate did open
 
 
 def test_a_model_grown_by_the_spectral_blend_starts_close_to_the_trained_one_and_loads_safely(tmp_path):

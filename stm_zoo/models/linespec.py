@@ -88,9 +88,9 @@ class LineJitterFilter(layers.Layer):
     line-offset profile. The offsets are Gwyddion's median-of-differences alignment (each line's median step to
     the line above, summed down the scan); only their part faster than a Gaussian of `sigma` lines is subtracted,
     so the drift such a sum accumulates over a real surface stays out. With `jump` > 0, a step that stands more
-    than `jump` × its robust spread (1.4826 MAD over the scan) from the median step is a jump of the whole line
-    (tip change, creep) and is removed whole. The correction has zero mean over the lines, so the image's level
-    stays. (B, H, W, 1) → (B, H, W, 1)."""
+    than `jump` × its robust spread (1.4826 MAD over the scan) and more than `_MIN_JUMP` from the median step is a
+    jump of the whole line (tip change, creep) and is removed whole. The correction has zero mean over the lines,
+    so the image's level stays. (B, H, W, 1) → (B, H, W, 1)."""
 
     whole_image = True  # denoise in tiles as large as memory allows (stm_zoo.inference.default_tile)
 
@@ -113,7 +113,7 @@ class LineJitterFilter(layers.Layer):
         if self.jump:
             deviation = ops.abs(steps - ops.quantile(steps, 0.5, axis=1, keepdims=True))
             spread = 1.4826 * ops.quantile(deviation, 0.5, axis=1, keepdims=True) + 1e-12
-            jumps = ops.where(deviation > self.jump * spread, steps, jumps)
+            jumps = ops.where(deviation > ops.maximum(self.jump * spread, _MIN_JUMP), steps, jumps)
         offsets, jump_offsets = _cumulative(steps - jumps), _cumulative(jumps)
         r = self._radius
         padded = ops.concatenate([ops.repeat(offsets[:, :1], r, axis=1), offsets,
@@ -128,6 +128,9 @@ class LineJitterFilter(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "sigma": self.sigma, "jump": self.jump}
+
+
+_MIN_JUMP = 0.02  # a whole-line jump is at least this high: quantized scans have steps of zero spread
 
 
 def _cumulative(steps):
@@ -197,10 +200,14 @@ class SpectralBlend(layers.Layer):
     of how far X stands above its local spectral background (two windows) and above the whole spectrum, how much of
     X the network kept (log |Y| / |X|), X and the change X − Y against the white-noise level σ̂ (`NoiseLevel`'s
     map, log(σ̂ / 0.02), is a feature too), the frequency's |ky| and |kx| and whether it lies within ±1 bin of a
-    lattice peak of X (`_partnered`, as `LatticeRestore` tells a lattice from pick-up): where the input is far above its noise
-    and the network changed it by far more than noise, as at an evident lattice the network damped or shifted,
-    the input's coefficient can come back, amplitude and phase. The columns |kx| ≤ 4 (each line's offset, tilt and
-    slow streaks) stay the network's: scans almost free of white noise read a tiny σ̂, and their stripes must not come back.
+    lattice peak of X (`_partnered`, as `LatticeRestore` tells a lattice from pick-up): where the input is far above
+    its noise and the network changed it by far more than noise, as at an evident lattice the network damped or
+    shifted, the input's coefficient can come back, amplitude and phase. Two regions stay the network's by construction:
+    the columns |kx| ≤ 8 (each line's offset, tilt and slow streaks, most of a replaced line's power; scans almost
+    free of white noise read a tiny σ̂, and their stripes must not come back) and the bins within
+    `_BLEND_ISOLATED_RADIUS` of a peak of X without lattice partners (pick-up and its sidebands, which the features
+    alone cannot tell from a lattice). Away from the peaks of X, no bin of the result rises above `_BLEND_MAX_RISE`
+    × the network's local spectral background (9 × 9 geometric mean): it invents no periodicity.
     Its last layer starts at zero with G ≈ 0.02 everywhere, and its logit is that layer's output times
     `_BLEND_LOGIT_SCALE`: Adam moves a weight about one learning rate per step, so the gate can open within one
     fine-tuning stage. (B, H, W, 1) three times → (B, H, W, 1)."""
@@ -239,10 +246,22 @@ class SpectralBlend(layers.Layer):
         window = _hann(h)[:, None] * _hann(w)[None, :]
         peak_log, background, maxima = _peak_candidates(_windowed_spectrum(reference - mean, window))
         peaks = maxima & (peak_log - background >= float(np.log(_BLEND_PEAK_SNR)))
-        features.append(ops.cast(_near(_partnered(peaks, peak_log - background) > 0.5), "float32"))
+        partnered = _partnered(peaks, peak_log - background) > 0.5
+        at_lattice = _near(partnered)
+        features.append(ops.cast(at_lattice, "float32"))
         f = ops.stack(features, axis=-1)  # (B, 1, H, W, F)
-        gain = ops.sigmoid(_gate_logit(self, f) * _BLEND_LOGIT_SCALE)[..., 0] * ops.cast(_frequency_index(w) > _BLEND_LINE_KX, "float32")
-        blended, _ = ops.ifft2((y_real + gain * (x_real - y_real), y_imag + gain * (x_imag - y_imag)))
+        isolated = ops.cast(peaks & ~partnered, "float32")
+        for _ in range(_BLEND_ISOLATED_RADIUS):
+            isolated = _circular_max3(isolated)
+        allowed = (isolated < 0.5) & (_frequency_index(w) > _BLEND_LINE_KX)[None, None, None, :]
+        gain = ops.sigmoid(_gate_logit(self, f) * _BLEND_LOGIT_SCALE)[..., 0] * ops.cast(allowed, "float32")
+        b_real, b_imag = y_real + gain * (x_real - y_real), y_imag + gain * (x_imag - y_imag)
+        # Away from the input's peaks, no bin rises above _BLEND_MAX_RISE × the network's local spectral background:
+        # a noise spike given back would be a periodicity the scan lacks.
+        cap_log = ops.maximum(y_log, _circular_box_mean(y_log, 9) + float(np.log(_BLEND_MAX_RISE)))
+        excess = ops.where(_near(peaks), 0.0, ops.relu(_log_amplitude(b_real, b_imag, scale) - cap_log))
+        shrink = ops.exp(-excess)
+        blended, _ = ops.ifft2((b_real * shrink, b_imag * shrink))
         return ops.cast(ops.transpose(blended + mean, (0, 2, 3, 1)), inputs[1].dtype)
 
     def compute_output_shape(self, input_shapes):
@@ -253,8 +272,10 @@ class SpectralBlend(layers.Layer):
 
 
 _BLEND_LOGIT_SCALE = 10.0
-_BLEND_PEAK_SNR = 10.0  # a peak of the input this far above its background can be part of a lattice
-_BLEND_LINE_KX = 4.5  # the columns |kx| <= 4 (each line's offset, tilt and slow streaks) stay the network's
+_BLEND_PEAK_SNR = 5.0  # a peak of the input this far above its background: a lattice's if partnered, else kept out
+_BLEND_MAX_RISE = 3.0
+_BLEND_ISOLATED_RADIUS = 6  # bins around a peak without lattice partners (pick-up and its sidebands) stay the network's
+_BLEND_LINE_KX = 8.5  # the columns |kx| <= 8 stay the network's (line offsets, streaks, scars)
 
 
 def _add_gate_weights(layer, n_features: int, w2: str, b2: float):
