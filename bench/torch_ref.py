@@ -129,7 +129,7 @@ class SpectralBlend(nn.Module):
     """`linespec.SpectralBlend` on (B, 1, H, W): the denoised image's FFT moved towards the reference's by a
     per-frequency gain, an MLP (hidden, sigmoid) of the reference's log-amplitude prominence (circular box means,
     global mean), log |Y| / |X|, |X| and |X − Y| over the noise level, |ky|, |kx| and the noise level (B, 1, 1, 1);
-    closed at |kx| ≤ 8 and around unpartnered peaks, no bin raised above 3× the denoised local background."""
+    closed at |kx| ≤ 8 and around unpartnered peaks, no bin raised above 10× the denoised local background."""
 
     def __init__(self, windows=(5, 17), hidden: int = 16):
         super().__init__()
@@ -165,15 +165,13 @@ class SpectralBlend(nn.Module):
         partnered = _partnered(peaks, peak_log - background) > 0.5
         features.append(_near(partnered).float())
         logit = (torch.relu(torch.stack(features, dim=-1) @ self.w1 + self.b1) @ self.w2 + self.b2) * 10.0
-        isolated = (peaks & ~partnered).float()
-        for _ in range(6):  # linespec._BLEND_ISOLATED_RADIUS
-            isolated = _circular_max3(isolated)
-        allowed = (isolated < 0.5) & (_frequency_index(w, reference.device) > 8.5)  # _BLEND_LINE_KX
+        allowed = ~_within(peaks & ~partnered, 6)  # _BLEND_PEAK_RADIUS
+        allowed = allowed & (_frequency_index(w, reference.device) > 8.5)  # _BLEND_LINE_KX
         gain = torch.sigmoid(logit)[..., 0] * allowed  # logit scaled by _BLEND_LOGIT_SCALE
         blended = y + gain * (x - y)
-        cap_log = torch.maximum(y_log, _circular_box_mean(y_log, 9) + float(np.log(3.0)))  # _BLEND_MAX_RISE
+        cap_log = torch.maximum(y_log, _circular_box_mean(y_log, 9) + float(np.log(10.0)))  # _BLEND_MAX_RISE
         b_log = 0.5 * torch.log(blended.real ** 2 + blended.imag ** 2 + 1e-8 * scale * scale) - np.log(scale)
-        excess = torch.where(_near(peaks), torch.zeros_like(b_log), torch.relu(b_log - cap_log))
+        excess = torch.where(_within(peaks, 6), torch.zeros_like(b_log), torch.relu(b_log - cap_log))
         return torch.fft.ifft2(blended * torch.exp(-excess)).real + mean
 
 
@@ -219,6 +217,14 @@ def _circular_max3(a):
     for dim in (2, 3):
         a = torch.maximum(a, torch.maximum(torch.roll(a, 1, dim), torch.roll(a, -1, dim)))
     return a
+
+
+def _within(mask, radius: int):
+    """`linespec._within`: within ±radius bins (periodic wrap) of a True bin."""
+    a = mask.float()
+    for _ in range(radius):
+        a = _circular_max3(a)
+    return a > 0.5
 
 
 def _near(mask):

@@ -205,9 +205,9 @@ class SpectralBlend(layers.Layer):
     shifted, the input's coefficient can come back, amplitude and phase. Two regions stay the network's by construction:
     the columns |kx| ≤ 8 (each line's offset, tilt and slow streaks, most of a replaced line's power; scans almost
     free of white noise read a tiny σ̂, and their stripes must not come back) and the bins within
-    `_BLEND_ISOLATED_RADIUS` of a peak of X without lattice partners (pick-up and its sidebands, which the features
-    alone cannot tell from a lattice). Away from the peaks of X, no bin of the result rises above `_BLEND_MAX_RISE`
-    × the network's local spectral background (9 × 9 geometric mean): it invents no periodicity.
+    `_BLEND_PEAK_RADIUS` of a peak of X without lattice partners (pick-up and its sidebands, which the features
+    alone cannot tell from a lattice). Farther than that from the peaks of X, no bin of the result rises above
+    `_BLEND_MAX_RISE` × the network's local spectral background (9 × 9 geometric mean): no invented periodicity.
     Its last layer starts at zero with G ≈ 0.02 everywhere, and its logit is that layer's output times
     `_BLEND_LOGIT_SCALE`: Adam moves a weight about one learning rate per step, so the gate can open within one
     fine-tuning stage. (B, H, W, 1) three times → (B, H, W, 1)."""
@@ -250,16 +250,15 @@ class SpectralBlend(layers.Layer):
         at_lattice = _near(partnered)
         features.append(ops.cast(at_lattice, "float32"))
         f = ops.stack(features, axis=-1)  # (B, 1, H, W, F)
-        isolated = ops.cast(peaks & ~partnered, "float32")
-        for _ in range(_BLEND_ISOLATED_RADIUS):
-            isolated = _circular_max3(isolated)
-        allowed = (isolated < 0.5) & (_frequency_index(w) > _BLEND_LINE_KX)[None, None, None, :]
+        isolated = _within(peaks & ~partnered, _BLEND_PEAK_RADIUS)
+        allowed = ~isolated & (_frequency_index(w) > _BLEND_LINE_KX)[None, None, None, :]
         gain = ops.sigmoid(_gate_logit(self, f) * _BLEND_LOGIT_SCALE)[..., 0] * ops.cast(allowed, "float32")
         b_real, b_imag = y_real + gain * (x_real - y_real), y_imag + gain * (x_imag - y_imag)
         # Away from the input's peaks, no bin rises above _BLEND_MAX_RISE × the network's local spectral background:
         # a noise spike given back would be a periodicity the scan lacks.
         cap_log = ops.maximum(y_log, _circular_box_mean(y_log, 9) + float(np.log(_BLEND_MAX_RISE)))
-        excess = ops.where(_near(peaks), 0.0, ops.relu(_log_amplitude(b_real, b_imag, scale) - cap_log))
+        excess = ops.relu(_log_amplitude(b_real, b_imag, scale) - cap_log)
+        excess = ops.where(_within(peaks, _BLEND_PEAK_RADIUS), 0.0, excess)
         shrink = ops.exp(-excess)
         blended, _ = ops.ifft2((b_real * shrink, b_imag * shrink))
         return ops.cast(ops.transpose(blended + mean, (0, 2, 3, 1)), inputs[1].dtype)
@@ -273,8 +272,8 @@ class SpectralBlend(layers.Layer):
 
 _BLEND_LOGIT_SCALE = 10.0
 _BLEND_PEAK_SNR = 5.0  # a peak of the input this far above its background: a lattice's if partnered, else kept out
-_BLEND_MAX_RISE = 3.0
-_BLEND_ISOLATED_RADIUS = 6  # bins around a peak without lattice partners (pick-up and its sidebands) stay the network's
+_BLEND_MAX_RISE = 10.0
+_BLEND_PEAK_RADIUS = 6  # bins around a peak of the input: its leakage, a pick-up's sidebands
 _BLEND_LINE_KX = 8.5  # the columns |kx| <= 8 stay the network's (line offsets, streaks, scars)
 
 
@@ -525,6 +524,14 @@ def _circular_max3(a):
     for axis in (2, 3):
         a = ops.maximum(a, ops.maximum(ops.roll(a, 1, axis=axis), ops.roll(a, -1, axis=axis)))
     return a
+
+
+def _within(mask, radius: int):
+    """Within ±radius bins (periodic wrap, a square) of a True bin of the boolean mask."""
+    a = ops.cast(mask, "float32")
+    for _ in range(radius):
+        a = _circular_max3(a)
+    return a > 0.5
 
 
 def _near(mask):
