@@ -21,7 +21,7 @@ U-Net (`spectral_blend`, 193 weights; the rest frozen with `train_only`), 900 st
 where half the draws are light (`attenuate` p 0.5, keep 0-0.4) and pick-up reaches 0.1 ($N: that noise list, as
 weights/README.md builds it):
     stm-zoo fit recipes/weights/linespec.py --set init_from=weights/in_training/linespec-stage24-900steps.keras \
-        --set learning_rate=5e-3 --set epochs=18 --set seed=42 --set "noise=$N" --set simulate.share=0.75 \
+        --set learning_rate=5e-3 --set epochs=18 --set seed=43 --set "noise=$N" --set simulate.share=0.75 \
         --set "simulate.scan_nm=(10.0, 40.0)" --set loss=log_mse_fft --set "train_only=['spectral_blend']" \
         --out runs/weights/linespec_stage31
 
