@@ -229,7 +229,7 @@ def _within(mask, radius: int):
 
 def _near(mask):
     """`linespec._near`: within ±1 bin (periodic wrap) of a True bin."""
-    return _circular_max3(mask.float()) > 0.5
+    return _within(mask, 1)
 
 
 _PRESENT_SNR, _INVENTED_SNR = 3.0, 5.0  # `linespec`'s invented-peak thresholds

@@ -536,7 +536,7 @@ def _within(mask, radius: int):
 
 def _near(mask):
     """Within ±1 bin (periodic wrap) of a True bin of the boolean mask."""
-    return _circular_max3(ops.cast(mask, "float32")) > 0.5
+    return _within(mask, 1)
 
 
 def _conv(x, filters, name, kernel=3, strides=1, activation="relu"):
