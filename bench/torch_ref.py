@@ -345,8 +345,24 @@ def line_jitter_filter(image, sigma: float, jump: float = 0.0):
     kernel = torch.from_numpy((kernel / kernel.sum()).astype(np.float32)).to(image.device).view(1, 1, -1, 1)
     padded = torch.cat([offsets[:, :, :1].expand(-1, -1, radius, -1), offsets,
                         offsets[:, :, -1:].expand(-1, -1, radius, -1)], dim=2)
-    correction = jump_offsets + offsets - nn.functional.conv2d(padded, kernel)
+    fast = offsets - nn.functional.conv2d(padded, kernel)
+    correction = jump_offsets + fast - _periodic_part(fast)
     return image - (correction - correction.mean(dim=2, keepdim=True))
+
+
+def _periodic_part(profile, snr: float = 20.0, bins: int = 17):
+    """`linespec._periodic_part` on (B, 1, H, 1): the profile at the bins of its spectrum `snr` × above the median
+    of the `bins` around them (edges repeated), and at the bins beside those."""
+    h, half = profile.shape[2], bins // 2
+    spectrum = torch.fft.rfft(profile[:, 0, :, 0], dim=1)
+    power = spectrum.real ** 2 + spectrum.imag ** 2
+    padded = torch.cat([power[:, :1].expand(-1, half), power, power[:, -1:].expand(-1, half)], dim=1)
+    background = padded.unfold(1, bins, 1).median(dim=2).values
+    peak = power > snr * background
+    peak[:, 0] = False
+    peak = peak | nn.functional.pad(peak[:, 1:], (0, 1)) | nn.functional.pad(peak[:, :-1], (1, 0))
+    peak[:, 0] = False
+    return torch.fft.irfft(spectrum * peak, n=h, dim=1)[:, None, :, None]
 
 
 class LineSpec(nn.Module):

@@ -6,9 +6,11 @@ import pytest
 import scipy.ndimage
 
 import stm_zoo.models as zoo
+import stm_zoo.models.linespec as linespec_module
 from stm_zoo import metrics
 from stm_zoo.training import losses
-from stm_zoo.models.linespec import (_BLEND_LINE_KX, _MIN_JUMP, LatticeRestore, LineJitterFilter, NoiseLevel,
+from stm_zoo.models.linespec import (_BLEND_LINE_KX, _JITTER_BACKGROUND_BINS, _JITTER_PERIODIC_SNR, _MIN_JUMP,
+                                     LatticeRestore, LineJitterFilter, NoiseLevel,
                                      RowAttentionPool, RowProfile, SpectralBlend, SpectralGate, SubtractRows,
                                      _smooth_spectrum)
 
@@ -80,8 +82,14 @@ def _jitter_reference(image, sigma, jump=0.0):
     threshold = max(jump * (1.4826 * np.median(deviation) + 1e-12), _MIN_JUMP)
     jumps = np.where(deviation > threshold, steps, 0.0) if jump else 0 * steps
     offsets, jump_offsets = (np.concatenate([[0.0], np.cumsum(s)]) for s in (steps - jumps, jumps))
-    slow = scipy.ndimage.gaussian_filter1d(offsets, sigma, mode="nearest", truncate=4.0)
-    correction = jump_offsets + offsets - slow
+    fast = offsets - scipy.ndimage.gaussian_filter1d(offsets, sigma, mode="nearest", truncate=4.0)
+    spectrum = np.fft.rfft(fast)
+    power = np.abs(spectrum) ** 2
+    peak = power > _JITTER_PERIODIC_SNR * scipy.ndimage.median_filter(power, _JITTER_BACKGROUND_BINS, mode="nearest")
+    peak[0] = False
+    peak = peak | np.append(peak[1:], False) | np.insert(peak[:-1], 0, False)
+    peak[0] = False
+    correction = jump_offsets + fast - np.fft.irfft(np.where(peak, spectrum, 0), len(fast))
     return image - (correction - correction.mean())[:, None]
 
 
@@ -114,6 +122,22 @@ def test_line_jitter_filter_keeps_the_small_steps_of_a_quantized_slope():
     out = np.asarray(LineJitterFilter(3.0, jump=10.0)(image))[0, :, :, 0]
     assert np.ptp(np.median(out, axis=1)) > 0.08  # the slope stays (each step a "jump" would flatten it)
     assert np.abs(out - image[0, :, :, 0]).max() < 0.01
+
+
+def test_line_jitter_filter_keeps_the_rows_of_a_lattice(monkeypatch):
+    """Atom rows along the scan lines give the median line steps a period; without the periodic part kept, the
+    filter takes it for jitter and stripes the lattice."""
+    lattice = (0.5 + _hexagonal(period=4.3, degrees=30.0))[None, :, :, None].astype("float32")
+    jitter = np.random.default_rng(4).normal(0, 0.01, (1, lattice.shape[1], 1, 1)).astype("float32")
+
+    def line_errors():
+        out = np.asarray(LineJitterFilter(3.0, 10.0)(np.concatenate([lattice, lattice + jitter])))
+        return [np.std(np.median(out[i] - lattice[0], axis=1)) for i in (0, 1)]
+
+    kept = line_errors()
+    monkeypatch.setattr(linespec_module, "_JITTER_PERIODIC_SNR", float("inf"))
+    taken = line_errors()
+    assert kept[0] < 0.4 * taken[0] and kept[1] < 0.4 * taken[1]
 
 
 def test_line_jitter_filter_removes_a_jumped_line_and_keeps_a_slow_drift():

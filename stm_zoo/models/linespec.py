@@ -23,8 +23,9 @@ offset, and the periodic lattice that spans the scan. LineSpec adds one branch f
 4. **Output stage** (`lattice_restore`, `dejitter`; no weights, so it can end any trained LineSpec):
    `LatticeRestore` gives a lattice peak of the input that the network kept but damped (to ≥ `min_kept` of it)
    back its Wiener-estimated amplitude, and `LineJitterFilter` removes the line-to-line jitter the row branch
-   left (median-of-differences offsets minus their slow part, so real topography is not levelled away; with
-   `line_jumps`, whole-line jumps far outside the scan's usual line steps are removed whole).
+   left (median-of-differences offsets minus their slow part, so real topography is not levelled away, and minus
+   their periodic part, so atom rows along the lines stay; with `line_jumps`, whole-line jumps far outside the
+   scan's usual line steps are removed whole).
 
 The row and spectral layers are registered `stm_zoo` layers (no built-in layer pools along one axis of an
 unknown width or takes an FFT); everything else is built-in. Any H×W; 1 channel in and out.
@@ -89,8 +90,10 @@ class LineJitterFilter(layers.Layer):
     the line above, summed down the scan); only their part faster than a Gaussian of `sigma` lines is subtracted,
     so the drift such a sum accumulates over a real surface stays out. With `jump` > 0, a step that stands more
     than `jump` × its robust spread (1.4826 MAD over the scan) and more than `_MIN_JUMP` from the median step is a
-    jump of the whole line (tip change, creep) and is removed whole. The correction has zero mean over the lines,
-    so the image's level stays. (B, H, W, 1) → (B, H, W, 1)."""
+    jump of the whole line (tip change, creep) and is removed whole. A periodic part of the fast offsets (a bin of
+    their spectrum `_JITTER_PERIODIC_SNR` × above the median of its ±8 neighbours, and the bins beside it) stays:
+    jitter is broadband, while a lattice's rows give the median steps a period. The correction has zero mean over
+    the lines, so the image's level stays. (B, H, W, 1) → (B, H, W, 1)."""
 
     whole_image = True  # denoise in tiles as large as memory allows (stm_zoo.inference.default_tile)
 
@@ -118,8 +121,8 @@ class LineJitterFilter(layers.Layer):
         r = self._radius
         padded = ops.concatenate([ops.repeat(offsets[:, :1], r, axis=1), offsets,
                                   ops.repeat(offsets[:, -1:], r, axis=1)], axis=1)
-        slow = ops.conv(padded, ops.convert_to_tensor(self._kernel), padding="valid")
-        correction = jump_offsets + offsets - slow
+        fast = offsets - ops.conv(padded, ops.convert_to_tensor(self._kernel), padding="valid")
+        correction = jump_offsets + fast - _periodic_part(fast)
         correction = correction - ops.mean(correction, axis=1, keepdims=True)
         return ops.cast(x - correction, image.dtype)
 
@@ -131,6 +134,25 @@ class LineJitterFilter(layers.Layer):
 
 
 _MIN_JUMP = 0.02  # a whole-line jump is at least this high: quantized scans have steps of zero spread
+_JITTER_PERIODIC_SNR = 20.0
+_JITTER_BACKGROUND_BINS = 17
+
+
+def _periodic_part(profile):
+    """The part of a line profile (B, H, 1, 1) at the bins of its spectrum that stand `_JITTER_PERIODIC_SNR` ×
+    above the median of the `_JITTER_BACKGROUND_BINS` around them (edges repeated), and at the bins beside those."""
+    h = ops.shape(profile)[1]
+    real, imag = ops.rfft(profile[:, :, 0, 0])
+    power = real * real + imag * imag  # (B, H // 2 + 1)
+    half, bins = _JITTER_BACKGROUND_BINS // 2, ops.shape(power)[1]
+    padded = ops.concatenate([ops.repeat(power[:, :1], half, axis=1), power,
+                              ops.repeat(power[:, -1:], half, axis=1)], axis=1)
+    windows = ops.stack([padded[:, i:i + bins] for i in range(_JITTER_BACKGROUND_BINS)], axis=-1)
+    peak = (power > _JITTER_PERIODIC_SNR * ops.quantile(windows, 0.5, axis=-1)) & (ops.arange(bins) > 0)
+    no = ops.zeros_like(peak[:, :1])
+    peak = peak | ops.concatenate([peak[:, 1:], no], axis=1) | ops.concatenate([no, peak[:, :-1]], axis=1)
+    keep = ops.cast(peak & (ops.arange(bins) > 0), power.dtype)
+    return ops.irfft((real * keep, imag * keep), fft_length=h)[:, :, None, None]
 
 
 def _cumulative(steps):
