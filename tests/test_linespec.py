@@ -100,6 +100,16 @@ def test_line_jitter_filter_subtracts_the_fast_part_of_median_difference_offsets
     np.testing.assert_allclose(out, _jitter_reference(image, 3.0, jump), atol=1e-5)
 
 
+@pytest.mark.parametrize("width", [1, 2, 7, 48])
+def test_row_median_is_each_rows_median_with_ties_and_quantized_values(width):
+    rng = np.random.default_rng(width)
+    rows = [rng.normal(0, 1, width), np.round(rng.random(width) * 4) / 4, np.full(width, 0.25),
+            np.where(np.arange(width) < width // 2 + 1, -3e-7, rng.random(width))]
+    x = np.stack(rows)[None, :, :, None].astype("float32")
+    np.testing.assert_array_equal(np.asarray(linespec_module._row_median(x))[0, :, 0, 0],
+                                  np.median(x[0, :, :, 0], axis=1).astype("float32"))
+
+
 def test_line_jitter_filter_removes_a_tip_change_jump_whole_and_keeps_the_level():
     rows, cols = 80, 64
     texture = np.random.default_rng(3).normal(0, 0.01, (rows, cols))

@@ -111,7 +111,7 @@ class LineJitterFilter(layers.Layer):
 
     def call(self, image):
         x = ops.cast(image, "float32")
-        steps = ops.quantile(x[:, 1:] - x[:, :-1], 0.5, axis=2, keepdims=True)  # (B, H - 1, 1, 1)
+        steps = _row_median(x[:, 1:] - x[:, :-1])  # (B, H - 1, 1, 1)
         jumps = ops.zeros_like(steps)
         if self.jump:
             deviation = ops.abs(steps - ops.quantile(steps, 0.5, axis=1, keepdims=True))
@@ -134,6 +134,35 @@ class LineJitterFilter(layers.Layer):
 
 
 _MIN_JUMP = 0.02  # a whole-line jump is at least this high: quantized scans have steps of zero spread
+_SELECT_STEPS = 40  # bisections of a row's range: its median to 1e-12 of the range
+
+
+def _row_median(x):
+    """The median of each row, (B, H, W, 1) → (B, H, 1, 1), as `ops.quantile(x, 0.5, axis=2)` gives it, found by
+    bisecting each row's range on the count of values below (XLA:CPU sorts a 256² image in 7 ms, this takes 1)."""
+    n, fixed = ops.shape(x)[2], ops.stop_gradient(x)
+    below_half, half = (n - 1) // 2, n // 2  # the two middle order statistics (equal for odd n)
+
+    def count_at_most(value):
+        return ops.sum(ops.cast(fixed <= value, "int32"), axis=2, keepdims=True)
+
+    def bisect(_, bounds):
+        low, high = bounds
+        middle = 0.5 * (low + high)
+        under = count_at_most(middle) <= below_half
+        return ops.where(under, middle, low), ops.where(under, high, middle)
+
+    smallest = ops.min(fixed, axis=2, keepdims=True)
+    low, _ = ops.fori_loop(0, _SELECT_STEPS, bisect, (smallest, ops.max(fixed, axis=2, keepdims=True)))
+    beyond = ops.full_like(x, np.inf)
+
+    def next_above(value):
+        return ops.min(ops.where(fixed > value, x, beyond), axis=2, keepdims=True)
+
+    first = ops.where(count_at_most(smallest) > below_half, ops.min(x, axis=2, keepdims=True), next_above(low))
+    fixed_first = ops.stop_gradient(first)
+    second = ops.where(count_at_most(fixed_first) > half, first, next_above(fixed_first))
+    return 0.5 * (first + second)
 _JITTER_PERIODIC_SNR = 20.0
 _JITTER_BACKGROUND_BINS = 17
 
