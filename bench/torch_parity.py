@@ -58,11 +58,19 @@ def main():
     directions = ((1, 0), (0.5, 0.87), (-0.5, 0.87))
     lattice = (0.5 + sum(0.07 * np.cos(2 * np.pi * (u * xx + v * yy) / 4.3) for u, v in directions)
                + rng.normal(0, 0.05, (128, 160))).astype("float32")[None, :, :, None]  # hexagonal
+    square = (0.5 + 0.1 * np.cos(2 * np.pi * xx / 3.2) + 0.1 * np.cos(2 * np.pi * yy / 3.2)
+              + rng.normal(0, 0.01, (128, 160))).astype("float32")[None, :, :, None]  # square, rows along x
+    k1, k2 = np.array([0.99, 0.14]) / 3.3, np.array([0.12, 0.99]) / 4.2
+    oblique = (0.5 + sum(a * np.cos(2 * np.pi * (k[0] * xx + k[1] * yy))
+                         for k, a in ((k1, 0.05), (k2, 0.05), (k1 + k2, 0.025), (k1 - k2, 0.025)))
+               + rng.normal(0, 0.005, (128, 160))).astype("float32")[None, :, :, None]
     inputs = {
         "random 1×96×128": rng.random((1, 96, 128, 1), dtype=np.float32),
         "random 1×97×130": rng.random((1, 97, 130, 1), dtype=np.float32),
         "noisy scan 1×256×256": noisy_scan,
         "noisy lattice 1×128×160": lattice,  # exercises the output stage's lattice restore
+        "rows of atoms 1×128×160": square,  # and its atom rows along the lines
+        "oblique lattice 1×128×160": oblique,  # and its any-lattice partners
     }
     worst = 0.0
     print(f"{'input':22} {'output':>10} {'corrected':>10} {'periodic':>10} {'|output| max':>12}")

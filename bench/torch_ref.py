@@ -241,8 +241,10 @@ def _signed(n: int):
     return torch.where(k > n // 2, k - n, k).float()
 
 
-def _partnered(peaks, strength, strongest: int = 32, radius_tol: float = 0.06, angle_tol: float = np.radians(6.0)):
-    """`linespec._partnered`: peaks with a same-|k| partner at 60° or 90° whose difference is a peak too."""
+def _partnered(peaks, strength, any_lattice: bool = False, strongest: int = 32, radius_tol: float = 0.06,
+               angle_tol: float = np.radians(6.0), min_angle: float = np.radians(15.0)):
+    """`linespec._partnered`: peaks with a same-|k| partner at 60° or 90° whose difference is a peak too; with
+    `any_lattice`, any partner at least `min_angle` away whose difference is a peak."""
     b, _, h, w = peaks.shape
     top, index = torch.topk(torch.where(peaks, strength, -1.0).reshape(b, -1), strongest)
     valid = top > 0.0
@@ -260,7 +262,8 @@ def _partnered(peaks, strength, strongest: int = 32, radius_tol: float = 0.06, a
     closes = (((dy[..., None] - fy[:, None, None, :]).abs() <= 1.5)
               & ((dx[..., None] - fx[:, None, None, :]).abs() <= 1.5)
               & valid[:, None, None, :]).any(dim=3)
-    has_partner = (same_radius & lattice_angle & closes & valid[:, None, :] & valid[:, :, None]).any(dim=2).float()
+    pairs = (angle >= min_angle) if any_lattice else (same_radius & lattice_angle)
+    has_partner = (pairs & closes & valid[:, None, :] & valid[:, :, None]).any(dim=2).float()
     mask = torch.zeros(b, h * w)
     mask.scatter_add_(1, index, has_partner)
     return mask.reshape(b, 1, h, w)
@@ -313,6 +316,10 @@ def lattice_restore(noisy, denoised, min_snr: float = 10.0, min_kept: float = 0.
     kept_enough = d_power >= min_kept ** 2 * wiener_power
     if partners:
         kept_enough = kept_enough | _near(_partnered(peaks, log_amp - background) > 0.5)
+        fine = ((_frequency_index(h, noisy.device) / h)[:, None] ** 2
+                + (_frequency_index(w, noisy.device) / w)[None, :] ** 2) >= 0.1 ** 2  # _ANY_LATTICE_MIN_RADIUS
+        strong = peaks & fine & (log_amp - background >= float(np.log(20.0)))  # linespec._ANY_LATTICE_SNR
+        kept_enough = kept_enough | _near(_partnered(strong, log_amp - background, any_lattice=True) > 0.5)
     raise_ = near_peak & (d_power < wiener_power) & kept_enough
     spectrum = torch.where(raise_, gain * n, d)
     if damp_invented:
@@ -323,7 +330,9 @@ def lattice_restore(noisy, denoised, min_snr: float = 10.0, min_kept: float = 0.
         invented = invented & ~_near(in_input) & ~raise_
         excess = torch.where(invented, torch.clamp(1.0 - 2.0 * torch.exp(out_background - out_log_amp), min=0.0), 0.0)
         spectrum = spectrum - excess / window.mean() * wave  # the invented wave, out of its own bin only
-    return torch.fft.ifft2(spectrum).real + mean
+    restored = torch.fft.ifft2(spectrum).real + mean
+    removed_rows = (noisy - restored).mean(dim=3, keepdim=True)  # atom rows along the lines given back
+    return restored + _periodic_part(_fast_part(removed_rows, 3.0), 50.0)  # linespec._ROW_LATTICE_SIGMA, _SNR
 
 
 def line_jitter_filter(image, sigma: float, jump: float = 0.0):
@@ -340,17 +349,22 @@ def line_jitter_filter(image, sigma: float, jump: float = 0.0):
         return torch.cat([torch.zeros_like(s[:, :, :1]), torch.cumsum(s, dim=2)], dim=2)
 
     offsets, jump_offsets = cumulative(steps - jumps), cumulative(jumps)
-    radius = int(np.ceil(4 * sigma))
-    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
-    kernel = torch.from_numpy((kernel / kernel.sum()).astype(np.float32)).to(image.device).view(1, 1, -1, 1)
-    padded = torch.cat([offsets[:, :, :1].expand(-1, -1, radius, -1), offsets,
-                        offsets[:, :, -1:].expand(-1, -1, radius, -1)], dim=2)
-    fast = offsets - nn.functional.conv2d(padded, kernel)
-    correction = jump_offsets + fast - _periodic_part(fast)
+    fast = _fast_part(offsets, sigma)
+    correction = jump_offsets + fast - _periodic_part(fast, 20.0)  # linespec._JITTER_PERIODIC_SNR
     return image - (correction - correction.mean(dim=2, keepdim=True))
 
 
-def _periodic_part(profile, snr: float = 20.0, bins: int = 17):
+def _fast_part(profile, sigma: float):
+    """`linespec._fast_part` on (B, 1, H, 1): minus its Gaussian smoothing over `sigma` lines (edges repeated)."""
+    radius = int(np.ceil(4 * sigma))
+    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    kernel = torch.from_numpy((kernel / kernel.sum()).astype(np.float32)).to(profile.device).view(1, 1, -1, 1)
+    padded = torch.cat([profile[:, :, :1].expand(-1, -1, radius, -1), profile,
+                        profile[:, :, -1:].expand(-1, -1, radius, -1)], dim=2)
+    return profile - nn.functional.conv2d(padded, kernel)
+
+
+def _periodic_part(profile, snr: float, bins: int = 17):
     """`linespec._periodic_part` on (B, 1, H, 1): the profile at the bins of its spectrum `snr` × above the median
     of the `bins` around them (edges repeated), and at the bins beside those."""
     h, half = profile.shape[2], bins // 2

@@ -207,6 +207,26 @@ def _fringes(rows=96, cols=112, period=4.3, degrees=100.0, amplitude=0.1):
     return amplitude * np.sin(2 * np.pi * (np.cos(a) * xx + np.sin(a) * yy) / period + 0.3)
 
 
+@pytest.mark.parametrize("rule", [True, False])
+def test_lattice_restore_gives_back_atom_rows_along_the_lines_but_not_line_offsets(rule, monkeypatch):
+    """A square lattice with rows along the scan lines has its (0, ±k) peaks on the kx = 0 line: a row alignment
+    takes them for line offsets. Their periodic row profile comes back; random line offsets do not."""
+    if not rule:
+        monkeypatch.setattr(linespec_module, "_ROW_LATTICE_SNR", float("inf"))
+    rows, cols = 128, 160
+    yy, xx = np.mgrid[:rows, :cols]
+    atom_rows = 0.1 * np.cos(2 * np.pi * yy / 3.2)
+    clean = 0.5 + 0.1 * np.cos(2 * np.pi * xx / 3.2) + atom_rows
+    offsets = np.random.default_rng(5).normal(0, 0.02, (rows, 1))
+    noisy = clean + offsets
+    aligned = noisy - np.mean(noisy, axis=1, keepdims=True) + 0.5  # every row's mean taken away
+    out = np.asarray(LatticeRestore(10.0)([noisy[None, :, :, None].astype("float32"),
+                                           aligned[None, :, :, None].astype("float32")]))[0, :, :, 0]
+    rows_back = np.mean(out, axis=1) - np.mean(out)
+    assert (np.std(rows_back - atom_rows[:, 0]) < 0.2 * np.std(atom_rows)) == rule
+    assert np.std(rows_back - atom_rows[:, 0] * rule) < 0.3 * np.std(offsets)  # the offsets stay out
+
+
 def test_lattice_partners_restore_a_lattice_the_network_mostly_removed_but_not_pick_up():
     """With `partners`, a peak below `min_kept` comes back when a same-|k| peak 60° or 90° away and their
     difference are peaks too (a lattice); a lone plane wave, even one at a lattice's |k| and 90° from one of its
@@ -221,6 +241,31 @@ def test_lattice_partners_restore_a_lattice_the_network_mostly_removed_but_not_p
     kept = 0.5 + lattice + 0.3 * pick_up
     left = _restore(noisy + pick_up, kept, partners=True) - 0.5 - lattice
     assert np.sum(left * pick_up) / np.sum(pick_up * pick_up) == pytest.approx(0.3, abs=0.02)
+    alone = 0.5 + 0.3 * pick_up
+    np.testing.assert_allclose(_restore(0.5 + pick_up + noise, alone, partners=True), alone, atol=1e-5)
+
+
+def _oblique(rows=128, cols=160, amplitude=0.05):
+    """Waves at k1 (3.3 px, 8°), k2 (4.2 px, 83°) and k1 ± k2: an oblique lattice, no peaks 60° or 90° apart."""
+    yy, xx = np.mgrid[:rows, :cols]
+    k1 = np.array([np.cos(np.radians(8.0)), np.sin(np.radians(8.0))]) / 3.3
+    k2 = np.array([np.cos(np.radians(83.0)), np.sin(np.radians(83.0))]) / 4.2
+    waves = [(k1, 1.0), (k2, 1.0), (k1 + k2, 0.5), (k1 - k2, 0.5)]
+    return amplitude * sum(a * np.cos(2 * np.pi * (k[0] * xx + k[1] * yy)) for k, a in waves)
+
+
+@pytest.mark.parametrize("rule", [True, False])
+def test_lattice_partners_restore_a_strong_oblique_lattice_but_not_pick_up_and_its_harmonic(rule, monkeypatch):
+    if not rule:
+        monkeypatch.setattr(linespec_module, "_ANY_LATTICE_SNR", float("inf"))
+    lattice = _oblique()
+    noise = np.random.default_rng(8).normal(0, 0.005, lattice.shape)
+    noisy, removed = 0.5 + lattice + noise, 0.5 + 0.3 * lattice
+    restored = _restore(noisy, removed, partners=True)
+    assert (metrics.lattice_fidelity(noisy, restored).amplitude_ratio > 0.9) == rule
+    yy, xx = np.mgrid[:128, :160]
+    phase = 2 * np.pi * (20 * xx / 160 + 0.15 * yy)  # whole cycles along each line: no row profile
+    pick_up = 0.1 * np.sin(phase) + 0.05 * np.sin(2 * phase)  # a wave and its harmonic, on one line through DC
     alone = 0.5 + 0.3 * pick_up
     np.testing.assert_allclose(_restore(0.5 + pick_up + noise, alone, partners=True), alone, atol=1e-5)
 

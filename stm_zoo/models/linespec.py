@@ -104,10 +104,6 @@ class LineJitterFilter(layers.Layer):
         if not jump >= 0:
             raise ValueError(f"LineJitterFilter: jump must be >= 0 (0: off), got {jump!r}")
         self.sigma, self.jump = float(sigma), float(jump)
-        radius = int(np.ceil(4 * self.sigma))
-        kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / self.sigma) ** 2)
-        self._kernel = (kernel / kernel.sum()).astype(np.float32).reshape(-1, 1, 1, 1)
-        self._radius = radius
 
     def call(self, image):
         x = ops.cast(image, "float32")
@@ -118,11 +114,8 @@ class LineJitterFilter(layers.Layer):
             spread = 1.4826 * ops.quantile(deviation, 0.5, axis=1, keepdims=True) + 1e-12
             jumps = ops.where(deviation > ops.maximum(self.jump * spread, _MIN_JUMP), steps, jumps)
         offsets, jump_offsets = _cumulative(steps - jumps), _cumulative(jumps)
-        r = self._radius
-        padded = ops.concatenate([ops.repeat(offsets[:, :1], r, axis=1), offsets,
-                                  ops.repeat(offsets[:, -1:], r, axis=1)], axis=1)
-        fast = offsets - ops.conv(padded, ops.convert_to_tensor(self._kernel), padding="valid")
-        correction = jump_offsets + fast - _periodic_part(fast)
+        fast = _fast_part(offsets, self.sigma)
+        correction = jump_offsets + fast - _periodic_part(fast, _JITTER_PERIODIC_SNR)
         correction = correction - ops.mean(correction, axis=1, keepdims=True)
         return ops.cast(x - correction, image.dtype)
 
@@ -167,9 +160,19 @@ _JITTER_PERIODIC_SNR = 20.0
 _JITTER_BACKGROUND_BINS = 17
 
 
-def _periodic_part(profile):
-    """The part of a line profile (B, H, 1, 1) at the bins of its spectrum that stand `_JITTER_PERIODIC_SNR` ×
-    above the median of the `_JITTER_BACKGROUND_BINS` around them (edges repeated), and at the bins beside those."""
+def _fast_part(profile, sigma: float):
+    """A line profile (B, H, 1, 1) minus its Gaussian smoothing over `sigma` lines (edges repeated)."""
+    radius = int(np.ceil(4 * sigma))
+    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    kernel = ops.convert_to_tensor((kernel / kernel.sum()).astype(np.float32).reshape(-1, 1, 1, 1))
+    padded = ops.concatenate([ops.repeat(profile[:, :1], radius, axis=1), profile,
+                              ops.repeat(profile[:, -1:], radius, axis=1)], axis=1)
+    return profile - ops.conv(padded, kernel, padding="valid")
+
+
+def _periodic_part(profile, snr: float):
+    """The part of a line profile (B, H, 1, 1) at the bins of its spectrum that stand `snr` × above the median of
+    the `_JITTER_BACKGROUND_BINS` around them (edges repeated), and at the bins beside those."""
     h = ops.shape(profile)[1]
     real, imag = ops.rfft(profile[:, :, 0, 0])
     power = real * real + imag * imag  # (B, H // 2 + 1)
@@ -177,7 +180,7 @@ def _periodic_part(profile):
     padded = ops.concatenate([ops.repeat(power[:, :1], half, axis=1), power,
                               ops.repeat(power[:, -1:], half, axis=1)], axis=1)
     windows = ops.stack([padded[:, i:i + bins] for i in range(_JITTER_BACKGROUND_BINS)], axis=-1)
-    peak = (power > _JITTER_PERIODIC_SNR * ops.quantile(windows, 0.5, axis=-1)) & (ops.arange(bins) > 0)
+    peak = (power > snr * ops.quantile(windows, 0.5, axis=-1)) & (ops.arange(bins) > 0)
     no = ops.zeros_like(peak[:, :1])
     peak = peak | ops.concatenate([peak[:, 1:], no], axis=1) | ops.concatenate([no, peak[:, :-1]], axis=1)
     keep = ops.cast(peak & (ops.arange(bins) > 0), power.dtype)
@@ -424,7 +427,10 @@ class LatticeRestore(layers.Layer):
     mostly removed may be pick-up) or, with `partners`, where the peak is part of a lattice (`_partnered`: the
     network damps lattice peaks that look like pick-up). With `damp_invented`, a peak of the denoised image
     (`_INVENTED_SNR` above its background) that the noisy one lacks (no maximum `_PRESENT_SNR` above background
-    within ±1 bin) is damped to twice its background: the network shows no periodicity the scan lacks.
+    within ±1 bin) is damped to twice its background: the network shows no periodicity the scan lacks. Last, the
+    periodic part of the row profile the network took away (line means of noisy − result, faster than a Gaussian of
+    `_ROW_LATTICE_SIGMA` lines, at bins `_ROW_LATTICE_SNR` × above their neighbours' median) is given back: atom
+    rows along the scan lines, whose peaks lie on the kx = 0 line the search above leaves out, are no line offsets.
     (B, H, W, 1) twice → (B, H, W, 1)."""
 
     whole_image = True  # denoise in tiles as large as memory allows (stm_zoo.inference.default_tile)
@@ -456,6 +462,11 @@ class LatticeRestore(layers.Layer):
         kept_enough = d_power >= self.min_kept**2 * wiener_power
         if self.partners:
             kept_enough = kept_enough | _near(_partnered(peaks, log_amp - background) > 0.5)
+            ky, kx = _frequency_index(h), _frequency_index(w)
+            fine = (ky[:, None] / ops.cast(h, "float32")) ** 2 + (kx[None, :] / ops.cast(w, "float32")) ** 2 >= (
+                _ANY_LATTICE_MIN_RADIUS ** 2)
+            strong = peaks & fine & (log_amp - background >= float(np.log(_ANY_LATTICE_SNR)))
+            kept_enough = kept_enough | _near(_partnered(strong, log_amp - background, any_lattice=True) > 0.5)
         raise_ = near_peak & (d_power < wiener_power) & kept_enough
         real, imag = ops.where(raise_, gain * n_real, d_real), ops.where(raise_, gain * n_imag, d_imag)
         if self.damp_invented:
@@ -470,7 +481,10 @@ class LatticeRestore(layers.Layer):
             scale = excess / ops.mean(window)
             real, imag = real - scale * w_real, imag - scale * w_imag
         restored, _ = ops.ifft2((real, imag))
-        return ops.cast(ops.transpose(restored + mean, (0, 2, 3, 1)), inputs[1].dtype)
+        restored = ops.transpose(restored + mean, (0, 2, 3, 1))  # (B, H, W, 1)
+        removed_rows = ops.mean(ops.transpose(noisy, (0, 2, 3, 1)) - restored, axis=2, keepdims=True)
+        restored = restored + _periodic_part(_fast_part(removed_rows, _ROW_LATTICE_SIGMA), _ROW_LATTICE_SNR)
+        return ops.cast(restored, inputs[1].dtype)
 
     def compute_output_shape(self, input_shapes):
         return input_shapes[1]
@@ -480,18 +494,23 @@ class LatticeRestore(layers.Layer):
                 "damp_invented": self.damp_invented}
 
 
+_ROW_LATTICE_SNR, _ROW_LATTICE_SIGMA = 50.0, 3.0  # atom rows along the lines: a sharp period of the row profile
 _PRESENT_SNR = 3.0  # a peak of the input at least this far above background is there (`metrics.lattice_fidelity`)
 _INVENTED_SNR = 5.0  # an output peak this far above background that the input lacks is damped (half the metric's 10:
 # the geometric-mean backgrounds here differ from the metric's medians)
 _STRONGEST = 32  # peaks compared for lattice partners
 _RADIUS_TOLERANCE, _ANGLE_TOLERANCE = 0.06, float(np.radians(6.0))
+_ANY_LATTICE_SNR, _ANY_LATTICE_MIN_RADIUS = 20.0, 0.1  # any lattice: peaks this far above background, periods ≤ 10 px
+_MIN_PARTNER_ANGLE = float(np.radians(15.0))
 
 
-def _partnered(peaks, strength):
+def _partnered(peaks, strength, any_lattice: bool = False):
     """(B, 1, H, W) mask of the peaks that have a lattice partner among the `_STRONGEST` peaks: another peak of
     the same |k| (±6 %) at 60° or 90° (±6°) from it, whose difference wavevector is a peak too (±1.5 bins), as
     the first peaks of a hexagonal lattice and the (10), (01), (11) peaks of a square one are. Pick-up is one
-    wavevector and its harmonics on one line through DC: a partner by chance closes no triangle."""
+    wavevector and its harmonics on one line through DC: a partner by chance closes no triangle. With
+    `any_lattice`, any peak at least `_MIN_PARTNER_ANGLE` from it whose difference is a peak: oblique and
+    rectangular lattices and their harmonics (only for peaks far above the noise, where no chance closes one)."""
     b, h, w = ops.shape(peaks)[0], ops.shape(peaks)[2], ops.shape(peaks)[3]
     top, index = ops.top_k(ops.reshape(ops.where(peaks, strength, -1.0), (b, -1)), _STRONGEST)
     valid = top > 0.0
@@ -509,7 +528,10 @@ def _partnered(peaks, strength):
     dy, dx = fy[:, :, None] - fy[:, None, :], fx[:, :, None] - fx[:, None, :]  # (B, K, K) difference, in bins
     closes = ops.any((ops.abs(dy[..., None] - fy[:, None, None, :]) <= 1.5)
                      & (ops.abs(dx[..., None] - fx[:, None, None, :]) <= 1.5) & valid[:, None, None, :], axis=3)
-    partner = same_radius & lattice_angle & closes & valid[:, None, :] & valid[:, :, None]
+    if any_lattice:
+        partner = (angle >= _MIN_PARTNER_ANGLE) & closes & valid[:, None, :] & valid[:, :, None]
+    else:
+        partner = same_radius & lattice_angle & closes & valid[:, None, :] & valid[:, :, None]
     has_partner = ops.cast(ops.any(partner, axis=2), "float32")  # (B, K)
     where = ops.stack([ops.repeat(ops.arange(b), _STRONGEST), ops.reshape(index, (-1,))], axis=1)
     return ops.reshape(ops.scatter(where, ops.reshape(has_partner, (-1,)), (b, h * w)), (b, 1, h, w))
