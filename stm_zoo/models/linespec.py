@@ -156,6 +156,8 @@ def _row_median(x):
     fixed_first = ops.stop_gradient(first)
     second = ops.where(count_at_most(fixed_first) > half, first, next_above(fixed_first))
     return 0.5 * (first + second)
+
+
 _JITTER_PERIODIC_SNR = 20.0
 _JITTER_BACKGROUND_BINS = 17
 
@@ -180,10 +182,11 @@ def _periodic_part(profile, snr: float):
     padded = ops.concatenate([ops.repeat(power[:, :1], half, axis=1), power,
                               ops.repeat(power[:, -1:], half, axis=1)], axis=1)
     windows = ops.stack([padded[:, i:i + bins] for i in range(_JITTER_BACKGROUND_BINS)], axis=-1)
-    peak = (power > snr * ops.quantile(windows, 0.5, axis=-1)) & (ops.arange(bins) > 0)
+    not_dc = ops.arange(bins) > 0
+    peak = (power > snr * ops.quantile(windows, 0.5, axis=-1)) & not_dc
     no = ops.zeros_like(peak[:, :1])
     peak = peak | ops.concatenate([peak[:, 1:], no], axis=1) | ops.concatenate([no, peak[:, :-1]], axis=1)
-    keep = ops.cast(peak & (ops.arange(bins) > 0), power.dtype)
+    keep = ops.cast(peak & not_dc, power.dtype)
     return ops.irfft((real * keep, imag * keep), fft_length=h)[:, :, None, None]
 
 
@@ -482,7 +485,7 @@ class LatticeRestore(layers.Layer):
             real, imag = real - scale * w_real, imag - scale * w_imag
         restored, _ = ops.ifft2((real, imag))
         restored = ops.transpose(restored + mean, (0, 2, 3, 1))  # (B, H, W, 1)
-        removed_rows = ops.mean(ops.transpose(noisy, (0, 2, 3, 1)) - restored, axis=2, keepdims=True)
+        removed_rows = ops.mean(ops.cast(inputs[0], "float32") - restored, axis=2, keepdims=True)
         restored = restored + _periodic_part(_fast_part(removed_rows, _ROW_LATTICE_SIGMA), _ROW_LATTICE_SNR)
         return ops.cast(restored, inputs[1].dtype)
 
@@ -528,10 +531,8 @@ def _partnered(peaks, strength, any_lattice: bool = False):
     dy, dx = fy[:, :, None] - fy[:, None, :], fx[:, :, None] - fx[:, None, :]  # (B, K, K) difference, in bins
     closes = ops.any((ops.abs(dy[..., None] - fy[:, None, None, :]) <= 1.5)
                      & (ops.abs(dx[..., None] - fx[:, None, None, :]) <= 1.5) & valid[:, None, None, :], axis=3)
-    if any_lattice:
-        partner = (angle >= _MIN_PARTNER_ANGLE) & closes & valid[:, None, :] & valid[:, :, None]
-    else:
-        partner = same_radius & lattice_angle & closes & valid[:, None, :] & valid[:, :, None]
+    pairs = (angle >= _MIN_PARTNER_ANGLE) if any_lattice else (same_radius & lattice_angle)
+    partner = pairs & closes & valid[:, None, :] & valid[:, :, None]
     has_partner = ops.cast(ops.any(partner, axis=2), "float32")  # (B, K)
     where = ops.stack([ops.repeat(ops.arange(b), _STRONGEST), ops.reshape(index, (-1,))], axis=1)
     return ops.reshape(ops.scatter(where, ops.reshape(has_partner, (-1,)), (b, h * w)), (b, 1, h, w))
